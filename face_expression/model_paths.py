@@ -1,0 +1,32 @@
+"""Where the bundled files live, in a ROS 2 install and in a source checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = "face_expression"
+DEFAULT_MODEL_NAME = "face_expression_yolov5n.pt"
+
+
+def share_dir() -> Path:
+    """The package's share directory (colcon/ament install), else the source checkout root."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            return Path(get_package_share_directory(PACKAGE))
+        except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (plain venv)
+            pass
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parent.parent
+
+
+def default_model_path() -> Path:
+    """The bundled starter model."""
+    return share_dir() / "models" / DEFAULT_MODEL_NAME
+
+
+def sample_stream_path() -> Path:
+    """The bundled sample clip used by the demo."""
+    return share_dir() / "media" / "carphone.mp4"

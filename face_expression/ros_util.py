@@ -1,0 +1,81 @@
+"""Small rclpy helpers shared by the nodes: QoS by name, default topics, log throttling."""
+
+from __future__ import annotations
+
+import time
+
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_system_default,
+)
+
+QOS_CHOICES = ("sensor_data", "reliable", "system_default")
+
+
+def image_qos(name: str, depth: int = 1) -> QoSProfile:
+    """QoS for camera streams by name.
+
+    ``sensor_data`` (best effort, keep last ``depth``) receives from reliable and best-effort
+    publishers alike, so it works with usb_cam (reliable) and with most robot drivers.
+    """
+    if name == "sensor_data":
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+            reliability=ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+    if name == "reliable":
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+    if name == "system_default":
+        return qos_profile_system_default
+    raise ValueError(f"unknown QoS {name!r}; use one of {', '.join(QOS_CHOICES)}")
+
+
+def latched_qos() -> QoSProfile:
+    """Transient local: late subscribers still get the last message (LabelInfo)."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+
+
+def default_topic(node: Node, name: str, fallback: str) -> str:
+    """``name`` if the user remapped it, else ``fallback`` (relative, so namespaces apply).
+
+    Lets ``ros2 run face_expression detector`` find usb_cam's /camera/image_raw with no
+    arguments while ``-r image:=/other`` still works.
+    """
+    if node.resolve_topic_name(name) != node.resolve_topic_name(name, only_expand=True):
+        return name
+    return fallback
+
+
+class KeyedThrottle:
+    """Rate-limit log lines per distinct problem, so each new kind of error still shows."""
+
+    def __init__(self, period_s: float, max_keys: int = 256) -> None:
+        self.period_s = period_s
+        self.max_keys = max_keys
+        self._last: dict[str, float] = {}
+
+    def ready(self, key: str) -> bool:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.period_s:
+            return False
+        if len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = now
+        return True

@@ -1,0 +1,39 @@
+"""ament_python package: colcon installs console scripts to lib/face_expression for `ros2 run`."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "face_expression"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.pt") + glob("models/*.json") + glob("models/*.md")),
+        (f"share/{PACKAGE}/media", glob("media/*.mp4") + glob("media/*.md")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="face_expression developers",
+    maintainer_email="face-expression@example.com",
+    description="Face detection with expression (neutral / smile) from camera frames with YOLOv5.",
+    license="AGPL-3.0-only",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "detector = face_expression.detector_node:main",
+            "camera = face_expression.camera_node:main",
+            "recorder = face_expression.recorder_node:main",
+            "face-expression-demo = face_expression.demo:main",
+            "face-expression-train = face_expression.train:main",
+            "face-expression-eval = face_expression.evaluate:main",
+            "face-expression-dataset = face_expression.dataset:main",
+        ],
+    },
+)
