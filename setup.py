@@ -15,7 +15,10 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/models", glob("models/*.pt") + glob("models/*.json") + glob("models/*.md")),
+        (
+            f"share/{PACKAGE}/models",
+            glob("models/*.pt") + glob("models/*.onnx") + glob("models/*.json") + glob("models/*.md"),
+        ),
         (f"share/{PACKAGE}/media", glob("media/*.mp4") + glob("media/*.md")),
     ],
     install_requires=["setuptools"],
@@ -24,7 +27,6 @@ setup(
     maintainer_email="face-expression@example.com",
     description="Face detection with expression (neutral / smile) from camera frames with YOLOv5.",
     license="AGPL-3.0-only",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "detector = face_expression.detector_node:main",

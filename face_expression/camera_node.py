@@ -11,6 +11,7 @@ import sys
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -18,7 +19,7 @@ from std_msgs.msg import Header
 
 from face_expression import messages
 from face_expression.frame_source import FrameSource, SourceError
-from face_expression.ros_util import default_topic, image_qos
+from face_expression.ros_util import check_parameter_overrides, default_topic, image_qos
 
 NODE_NAME = "face_expression_camera"
 ENCODINGS = ("rgb8", "bgr8")
@@ -50,6 +51,7 @@ class CameraNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, description, extra) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
+        check_parameter_overrides(self)  # a params-file typo must not pass silently
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         if p["encoding"] not in ENCODINGS:
             raise ValueError(f"encoding={p['encoding']!r} is unsupported; use one of {', '.join(ENCODINGS)}")
@@ -88,7 +90,8 @@ class CameraNode(Node):
         self.published += 1
 
     def destroy_node(self) -> None:
-        self._source.close()
+        if hasattr(self, "_source"):  # absent when start-up failed (rclpy still destroys the node)
+            self._source.close()
         super().destroy_node()
 
 
@@ -97,7 +100,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     try:
         node = CameraNode()
-    except (SourceError, ValueError) as exc:
+    except (SourceError, ValueError, ParameterException) as exc:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         return 1

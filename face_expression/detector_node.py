@@ -19,6 +19,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -31,7 +32,14 @@ from face_expression.drawing import annotate
 from face_expression.frame_slot import FrameSlot
 from face_expression.image_codec import FrameError
 from face_expression.inference import ExpressionDetector, InferenceConfig, ModelError, check_config
-from face_expression.ros_util import QOS_CHOICES, KeyedThrottle, default_topic, image_qos, latched_qos
+from face_expression.ros_util import (
+    QOS_CHOICES,
+    KeyedThrottle,
+    check_parameter_overrides,
+    default_topic,
+    image_qos,
+    latched_qos,
+)
 
 NODE_NAME = "face_expression_detector"
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
@@ -84,6 +92,7 @@ class DetectorNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, description, extra) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
+        check_parameter_overrides(self)  # a params-file typo must not pass silently
         qos_name = self.get_parameter("image_qos").value
         if qos_name not in QOS_CHOICES:
             raise ValueError(f"image_qos={qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
@@ -176,10 +185,11 @@ class DetectorNode(Node):
         self.frames_processed += 1
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        self.slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+        if hasattr(self, "_worker"):  # absent when start-up failed (rclpy still destroys the node)
+            self._stop.set()
+            self.slot.close()
+            if self._worker.is_alive():
+                self._worker.join(timeout=5.0)
         super().destroy_node()
 
 
@@ -188,7 +198,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     try:
         node = DetectorNode()
-    except (ModelError, ValueError) as exc:
+    except (ModelError, ValueError, ParameterException) as exc:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         return 1

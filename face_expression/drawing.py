@@ -40,7 +40,7 @@ def annotate(image_bgr: np.ndarray, detections: Sequence[Detection], copy: bool 
         c = colour(det.class_id)
         p1 = (round(det.x1), round(det.y1))
         p2 = (round(det.x2) - 1, round(det.y2) - 1)
-        cv2.rectangle(out, p1, p2, c, thickness, cv2.LINE_AA)
+        cv2.rectangle(out, p1, p2, c, thickness)
         label = f"{det.class_name} {det.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = p1[1] - 2 if p1[1] - th - base - 2 >= 0 else min(h - 1, p1[1] + th + base + 2)

@@ -17,7 +17,13 @@ import numpy as np
 
 from face_expression import offline
 from face_expression.boxes import Detection, Letterbox, to_detections
-from face_expression.model_paths import default_model_path
+from face_expression.model_paths import default_model_path, ultralytics_loadable
+
+# Idle OpenMP threads (PyTorch's pool) sleep instead of spinning. On a small CPU shared with a
+# camera driver, DDS and other nodes, spinning threads starve them: YOLOv5n at 320 with 2 threads
+# took ~100 ms per frame with spinning and ~30 ms without on a loaded 2-core machine. Read when
+# torch loads, so it must be set before the first ``import torch``; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 MODEL_SUFFIXES = (".pt", ".onnx")
 OPENVINO_DIR_SUFFIX = "_openvino_model"
@@ -118,6 +124,9 @@ class ExpressionDetector:
         self._fixed_hw = self._fixed_input_shape()
         self._letterbox: Letterbox | None = None
         self._buffer: np.ndarray | None = None
+        self._rgb: np.ndarray | None = None
+        self._input: np.ndarray | None = None  # float32 model input, reused across frames
+        self._runtime_threads: int | None = None
         self._set_threads()
 
     # -- loading ---------------------------------------------------------------------------
@@ -128,12 +137,15 @@ class ExpressionDetector:
         offline.disable_sync()
         try:
             device = torch.device("cpu" if self.cfg.device == "cpu" else _torch_device(self.cfg.device))
-            backend = AutoBackend(
-                model=str(path), device=device, fp16=self.cfg.half, fuse=True, verbose=False
-            )
+            with ultralytics_loadable(path) as name:
+                backend = AutoBackend(model=name, device=device, fp16=self.cfg.half, fuse=True, verbose=False)
         except Exception as exc:  # every failure becomes one clear message
             raise _explain_load_failure(path, exc) from exc
-        task = getattr(backend, "task", None) or backend.metadata.get("task", "detect")
+        task = getattr(backend, "task", None) or backend.metadata.get("task")
+        if not task and backend.format == "pt":
+            from ultralytics.nn.tasks import guess_model_task
+
+            task = guess_model_task(backend.backend.model)
         if task != "detect":
             raise ModelError(
                 f"model {path} is a '{task}' model; face_expression needs an Ultralytics 'detect' model "
@@ -155,8 +167,43 @@ class ExpressionDetector:
     def _set_threads(self) -> None:
         import torch
 
-        if self.cfg.device == "cpu":
-            torch.set_num_threads(self.cfg.threads or os.cpu_count() or 1)
+        if self.cfg.device != "cpu":
+            return
+        threads = self.cfg.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        if threads != self._runtime_threads and self.format in ("onnx", "openvino"):
+            self._tune_runtime(threads)
+        self._runtime_threads = threads
+
+    def _tune_runtime(self, threads: int) -> None:
+        """Rebuild the ONNX Runtime session / OpenVINO compiled model for the CPU we share.
+
+        Ultralytics' defaults let ONNX Runtime's idle threads spin: on a loaded 2-core CPU that
+        took YOLOv5n at 640 from ~30 ms to ~80-100 ms per frame. OpenVINO gets the thread count
+        and the inference precision that face-expression-export stored in the model.
+        """
+        inner = self._backend.backend
+        if self.format == "onnx" and getattr(inner, "session", None) is not None:
+            import onnxruntime as ort
+
+            if inner.session.get_providers()[0] != "CPUExecutionProvider":
+                return
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            model_file = next(self.path.glob("*.onnx")) if self.path.is_dir() else self.path
+            inner.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        elif self.format == "openvino" and getattr(inner, "compile_model", None) is not None:
+            import openvino as ov
+
+            xml = next(self.path.glob("*.xml")) if self.path.is_dir() else self.path
+            model = ov.Core().read_model(str(xml))
+            config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+            key = ["runtime_options", "INFERENCE_PRECISION_HINT"]
+            if model.has_rt_info(key):  # written by face-expression-export --ov-precision
+                config["INFERENCE_PRECISION_HINT"] = str(model.get_rt_info(key))
+            inner.ov_compiled_model = inner.compile_model(model, config=config)
 
     @property
     def format(self) -> str:
@@ -199,11 +246,16 @@ class ExpressionDetector:
         h, w = image_bgr.shape[:2]
         lb = self.input_geometry(w, h)
         self._buffer = lb.apply(image_bgr, self._buffer)
-        rgb = cv2.cvtColor(self._buffer, cv2.COLOR_BGR2RGB)  # Ultralytics models are trained on RGB
+        if self._rgb is None or self._rgb.shape != self._buffer.shape:
+            self._rgb = np.empty_like(self._buffer)
+        cv2.cvtColor(self._buffer, cv2.COLOR_BGR2RGB, dst=self._rgb)  # Ultralytics models are trained on RGB
         backend = self._backend
         with torch.inference_mode():
-            tensor = torch.from_numpy(rgb).to(backend.device).permute(2, 0, 1).unsqueeze(0)
-            tensor = (tensor.half() if backend.fp16 else tensor.float()).div_(255.0)
+            if str(backend.device) == "cpu" and not backend.fp16:
+                tensor = self._cpu_input(self._rgb)
+            else:  # upload bytes, convert on the GPU
+                tensor = torch.from_numpy(self._rgb).to(backend.device).permute(2, 0, 1).unsqueeze(0)
+                tensor = (tensor.half() if backend.fp16 else tensor.float()).div_(255.0)
             preds = backend(tensor)
             out = non_max_suppression(
                 preds,
@@ -217,6 +269,25 @@ class ExpressionDetector:
             return []
         det = out.float().cpu().numpy()
         return to_detections(lb.undo(det[:, :4]), det[:, 4], det[:, 5], self.names)
+
+    def _cpu_input(self, rgb: np.ndarray):
+        """Scale an RGB uint8 image into a reused float32 buffer; the tensor shares its memory.
+
+        PyTorch models run channels-last on the CPU, so they get an NHWC buffer viewed as NCHW;
+        ONNX Runtime and OpenVINO read a contiguous NCHW array. Plain numpy keeps PyTorch's
+        thread pool out of the pre-processing of exported models.
+        """
+        import torch
+
+        h, w = rgb.shape[:2]
+        channels_last = self.format == "pt"
+        shape = (1, h, w, 3) if channels_last else (1, 3, h, w)
+        if self._input is None or self._input.shape != shape:
+            self._input = np.empty(shape, dtype=np.float32)
+        src = rgb if channels_last else rgb.transpose(2, 0, 1)
+        np.multiply(src, np.float32(1.0 / 255.0), out=self._input[0])
+        tensor = torch.from_numpy(self._input)
+        return tensor.permute(0, 3, 1, 2) if channels_last else tensor
 
 
 def _torch_device(device: str) -> str:

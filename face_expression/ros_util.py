@@ -1,4 +1,4 @@
-"""Small rclpy helpers shared by the nodes: QoS by name, default topics, log throttling."""
+"""Small rclpy helpers shared by the nodes: QoS by name, default topics, overrides, log throttling."""
 
 from __future__ import annotations
 
@@ -60,6 +60,24 @@ def default_topic(node: Node, name: str, fallback: str) -> str:
     if node.resolve_topic_name(name) != node.resolve_topic_name(name, only_expand=True):
         return name
     return fallback
+
+
+def check_parameter_overrides(node: Node) -> None:
+    """Raise ValueError naming every override (params file, ``-p``) the node did not declare.
+
+    rclpy silently ignores overrides of undeclared parameters, so a typo in a params file would
+    otherwise leave the default in force with no warning. Call after all parameters are declared.
+    rclpy has no public accessor for the overrides; ``_parameter_overrides`` is the attribute
+    ``Node.declare_parameter`` itself reads (rclpy Humble to Kilted).
+    """
+    overrides = getattr(node, "_parameter_overrides", {})
+    unknown = sorted(name for name in overrides if not node.has_parameter(name))
+    if unknown:
+        declared = ", ".join(sorted(node.list_parameters([], 0).names))
+        raise ValueError(
+            f"unknown parameter(s) for node {node.get_fully_qualified_name()}: {', '.join(unknown)} "
+            f"(check the params file / -p arguments; declared: {declared})"
+        )
 
 
 class KeyedThrottle:

@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh machine (README): `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.face_expression-setup
+
+.PHONY: setup demo test lint clean-venv
+
+setup: $(STAMP)
+
+# Re-run only when what the venv is built from changes.
+$(STAMP): requirements.txt requirements-runtime.txt setup.py setup.cfg interfaces/vision_msgs/CMakeLists.txt $(wildcard interfaces/vision_msgs/msg/*.msg)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@$(PY) -c 'import vision_msgs.msg' 2>/dev/null || bash interfaces/build_vision_msgs.sh $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+demo: setup
+	$(PY) -m face_expression.demo $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q test $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .

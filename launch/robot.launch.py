@@ -1,0 +1,145 @@
+"""Robot setup: the face expression detector alone, on a camera the robot already publishes.
+
+    ros2 launch face_expression robot.launch.py image_topic:=/head_camera/image_raw
+    ros2 launch face_expression robot.launch.py namespace:=left image_topic:=/left/image_raw
+
+Arguments (``ros2 launch face_expression robot.launch.py --show-args``):
+  namespace     namespace of the detector and its outputs ('' = root): <ns>/detections,
+                <ns>/annotated_image, <ns>/label_info
+  image_topic   camera topic to read (sensor_msgs/Image); a relative name resolves inside namespace
+  params_file   detector parameters (default: the installed config/detector.yaml)
+  model         model file; '' keeps the params_file value ('' there = the bundled model)
+  device        cpu, cuda, cuda:N or N; '' keeps the params_file value
+  use_sim_time  true on a robot or bag replay that publishes /clock
+  log_level     debug, info, warn, error or fatal
+  rviz          true opens RViz on <ns>/annotated_image (off by default: robots are often headless)
+
+webcam.launch.py includes this file for its detector, so both setups start the same node.
+"""
+
+from __future__ import annotations
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "face_expression"
+
+
+def _annotated_topic(namespace: str, pushed: str = "") -> str:
+    """Absolute name of the detector's annotated_image (the RViz config needs absolute names).
+
+    ``pushed`` is a namespace pushed by an including launch file (PushRosNamespace); like
+    launch_ros, it prefixes a relative ``namespace`` only.
+    """
+    if not namespace.startswith("/"):
+        namespace = f"{pushed}/{namespace}"
+    parts = [p for p in namespace.split("/") if p]
+    return "/" + "/".join([*parts, "annotated_image"])
+
+
+def _detector_and_viewer(context: LaunchContext) -> list[Node]:
+    """Build the nodes once the arguments are known.
+
+    ``model`` and ``device`` override the params file only when given, so a params_file that
+    sets them is not silently overruled by the launch defaults. String parameters are wrapped in
+    ParameterValue(value_type=str): otherwise launch would read a device of ``0`` as an integer
+    and the node would reject it.
+    """
+    overrides: dict[str, object] = {
+        "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
+    }
+    for name in ("model", "device"):
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            overrides[name] = ParameterValue(value, value_type=str)
+
+    detector = Node(
+        package=PACKAGE,
+        executable="detector",
+        name="face_expression_detector",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[LaunchConfiguration("params_file"), overrides],
+        remappings=[("image", LaunchConfiguration("image_topic"))],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        output="screen",
+        emulate_tty=True,
+    )
+    # The RViz config shows /annotated_image; remap it to where this detector publishes it.
+    annotated = _annotated_topic(
+        LaunchConfiguration("namespace").perform(context),
+        context.launch_configurations.get("ros_namespace", ""),
+    )
+    viewer = Node(
+        package="rviz2",
+        executable="rviz2",
+        namespace=LaunchConfiguration("namespace"),
+        arguments=["-d", LaunchConfiguration("rviz_config")],
+        remappings=[("/annotated_image", annotated)] if annotated != "/annotated_image" else [],
+        parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+        output="screen",
+    )
+    return [detector, viewer]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Arguments first, then the detector (and RViz when rviz:=true)."""
+    share = FindPackageShare(PACKAGE)
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "namespace",
+                default_value="",
+                description="Namespace of the detector and its output topics ('' = root).",
+            ),
+            DeclareLaunchArgument(
+                "image_topic",
+                default_value="camera/image_raw",
+                description="Camera topic to subscribe to; relative names resolve inside namespace.",
+            ),
+            DeclareLaunchArgument(
+                "params_file",
+                default_value=PathJoinSubstitution([share, "config", "detector.yaml"]),
+                description="Detector parameter file.",
+            ),
+            DeclareLaunchArgument(
+                "model",
+                default_value="",
+                description="Model file (.pt, .onnx, *_openvino_model); '' = keep params_file's value.",
+            ),
+            DeclareLaunchArgument(
+                "device",
+                default_value="",
+                description="Inference device (cpu, cuda, cuda:N, N); '' = keep params_file's value.",
+            ),
+            DeclareLaunchArgument(
+                "use_sim_time",
+                default_value="false",
+                choices=["true", "false", "True", "False"],
+                description="Use /clock (simulation, bag replay).",
+            ),
+            DeclareLaunchArgument(
+                "log_level",
+                default_value="info",
+                choices=["debug", "info", "warn", "error", "fatal"],
+                description="Logging level of the detector.",
+            ),
+            DeclareLaunchArgument(
+                "rviz",
+                default_value="false",
+                choices=["true", "false", "True", "False"],
+                description="Open RViz on the annotated image.",
+            ),
+            DeclareLaunchArgument(
+                "rviz_config",
+                default_value=PathJoinSubstitution([share, "config", "face_expression.rviz"]),
+                description="RViz configuration file.",
+            ),
+            OpaqueFunction(function=_detector_and_viewer),
+        ]
+    )

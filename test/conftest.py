@@ -1,0 +1,42 @@
+"""Shared test set-up: an isolated ROS domain per run, real images and the real model."""
+
+from __future__ import annotations
+
+import os
+import random
+
+# Before anything imports rclpy: this run's own DDS domain, discovery on this machine only,
+# so parallel runs (CI, developers) never see each other's nodes.
+os.environ["ROS_DOMAIN_ID"] = os.environ.get("FACE_EXPRESSION_TEST_DOMAIN", str(random.randint(1, 101)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("ROS_LOCALHOST_ONLY", None)
+os.environ["YOLO_OFFLINE"] = "1"
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from face_photos import FACE_PHOTOS, FacePhoto
+
+from face_expression.model_paths import default_model_path
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The bundled starter model: the tests run the real model, never a stand-in."""
+    path = default_model_path()
+    assert path.is_file(), f"bundled model missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, FacePhoto]:
+    return FACE_PHOTOS
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    image = cv2.imread(str(FACE_PHOTOS["astronaut"].path))
+    assert image is not None
+    return image

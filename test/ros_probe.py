@@ -1,0 +1,159 @@
+"""Test helpers: run a node as a real process and talk to it over DDS from a probe node."""
+
+from __future__ import annotations
+
+import array
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from face_expression import messages
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class NodeProcess:
+    """A node started with ``python -m`` in its own process; output goes to a log file."""
+
+    def __init__(
+        self, module: str, params: dict[str, object], log: Path, args: list[str] | None = None
+    ) -> None:
+        cmd = [sys.executable, "-m", module, "--ros-args"]
+        for key, value in params.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            cmd += ["-p", f"{key}:={text}"]
+        cmd += args or []
+        self.log = log
+        self._file = log.open("w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._file, stderr=subprocess.STDOUT, env=env)
+
+    def output(self) -> str:
+        if not self._file.closed:
+            self._file.flush()
+        return self.log.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._file.close()
+        return self.proc.returncode
+
+
+class Probe:
+    """An rclpy node in this process that feeds frames to the detector and records its output."""
+
+    def __init__(self, name: str = "probe") -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, context=self.context)
+        self.images = self.node.create_publisher(Image, "/camera/image_raw", 10)
+        self.detections: list[Detection2DArray] = []
+        self.annotated: list[Image] = []
+        self.labels: list[LabelInfo] = []
+        self._lock = threading.Lock()
+        self.node.create_subscription(Detection2DArray, "/detections", self._keep(self.detections), 200)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self._executor.spin_once(timeout_sec=0.05)
+            except Exception:  # context shut down while spinning
+                return
+
+    def _keep(self, into: list) -> Callable:
+        def callback(msg) -> None:
+            with self._lock:
+                into.append(msg)
+
+        return callback
+
+    def watch_annotated(self) -> None:
+        self.node.create_subscription(Image, "/annotated_image", self._keep(self.annotated), 10)
+
+    def watch_label_info(self) -> None:
+        qos = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
+        self.node.create_subscription(LabelInfo, "/label_info", self._keep(self.labels), qos)
+
+    def wait_for_detector(self, timeout: float = 60.0) -> None:
+        """The detector subscribes only after its model loaded: that is our 'ready'."""
+        wait_until(lambda: self.images.get_subscription_count() > 0, timeout, "detector never subscribed")
+        time.sleep(0.3)  # let discovery settle in both directions
+
+    def send(
+        self,
+        image_bgr: np.ndarray,
+        stamp: tuple[int, int],
+        frame_id: str = "test_cam",
+        encoding: str = "rgb8",
+    ) -> None:
+        header = Header(stamp=Time(sec=stamp[0], nanosec=stamp[1]), frame_id=frame_id)
+        self.images.publish(messages.bgr_to_image(image_bgr, header, encoding))
+
+    def send_raw(
+        self, data: bytes, encoding: str, width: int, height: int, step: int, stamp: tuple[int, int]
+    ) -> None:
+        msg = Image(height=height, width=width, encoding=encoding, step=step)
+        msg.header = Header(stamp=Time(sec=stamp[0], nanosec=stamp[1]), frame_id="test_cam")
+        msg.data = array.array("B", data)
+        self.images.publish(msg)
+
+    def detection_for(self, stamp: tuple[int, int], timeout: float = 20.0) -> Detection2DArray:
+        def find() -> Detection2DArray | None:
+            with self._lock:
+                for msg in self.detections:
+                    if (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp:
+                        return msg
+            return None
+
+        wait_until(lambda: find() is not None, timeout, f"no detections for stamp {stamp}")
+        found = find()
+        assert found is not None
+        return found
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{message} (after {timeout:.0f} s)")
