@@ -104,6 +104,9 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while the model or source was still loading
+        rclpy.try_shutdown()
+        return 130
     try:
         while rclpy.ok() and not node.finished:
             rclpy.spin_once(node, timeout_sec=0.1)

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="video file, image folder or camera index (default: the bundled clip)",
     )
     ap.add_argument("--model", default=str(default_model_path()), help="model file (default: bundled)")
-    ap.add_argument("--imgsz", type=int, default=320, help="inference size (default 320)")
+    ap.add_argument("--imgsz", type=int, default=0, help="inference size (default: the model's)")
     ap.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
     ap.add_argument("--rate", type=float, default=0.0, help="frames per second (0 = the clip's own)")
     ap.add_argument("--output", default="demo_output", help="output folder (default demo_output)")

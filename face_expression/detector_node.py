@@ -35,6 +35,7 @@ from face_expression.inference import ExpressionDetector, InferenceConfig, Model
 from face_expression.ros_util import (
     QOS_CHOICES,
     KeyedThrottle,
+    auto_image_qos,
     check_parameter_overrides,
     default_topic,
     image_qos,
@@ -55,9 +56,10 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
         {},
     ),
     "imgsz": (
-        640,
-        "Inference size (long side, multiple of 32). Smaller is faster.",
-        {"integer_range": [IntegerRange(from_value=32, to_value=4096, step=32)]},
+        0,
+        "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "
+        "Smaller is faster.",
+        {"integer_range": [IntegerRange(from_value=0, to_value=4096, step=32)]},
     ),
     "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
     "iou_threshold": (0.45, "IoU above which NMS merges boxes.", {"floating_point_range": [_UNIT]}),
@@ -75,9 +77,10 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "image_qos": (
-        "sensor_data",
-        f"Subscription QoS: {', '.join(QOS_CHOICES)}. sensor_data (best "
-        "effort, depth 1) also receives from reliable publishers such as usb_cam.",
+        "auto",
+        f"Subscription QoS: {', '.join(QOS_CHOICES)}; depth 1. sensor_data (best effort) receives from "
+        "reliable and best-effort cameras; auto uses best effort, or reliable while every publisher "
+        "on the topic is reliable (usb_cam), so large frames are not lost in transport.",
         {"read_only": True},
     ),
 }
@@ -110,17 +113,32 @@ class DetectorNode(Node):
 
         self.slot: FrameSlot[Image] = FrameSlot()
         topic = default_topic(self, "image", DEFAULT_IMAGE_TOPIC)
-        self._sub = self.create_subscription(Image, topic, self.slot.put, image_qos(qos_name))
+        self._topic = self.resolve_topic_name(topic)
+        self._qos_name = qos_name
+        self._sub_mode = "sensor_data" if qos_name == "auto" else qos_name
+        self._sub = self.create_subscription(Image, topic, self.slot.put, image_qos(self._sub_mode))
+        if qos_name == "auto":
+            self._qos_timer = self.create_timer(1.0, self._match_publishers)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"listening on {self.resolve_topic_name(topic)} ({qos_name}); model {self._detector.path} "
+            f"listening on {self._topic} ({qos_name}); model {self._detector.path} "
             f"({self._detector.format}, classes {list(self._detector.names.values())}) on "
-            f"{self._detector.cfg.device}, imgsz {self._detector.cfg.imgsz}"
+            f"{self._detector.cfg.device}, imgsz {self._detector.imgsz}"
         )
+
+    def _match_publishers(self) -> None:
+        """image_qos=auto: follow the publishers' reliability as cameras come and go."""
+        mode, qos = auto_image_qos(self, self._topic)
+        if mode == self._sub_mode:
+            return
+        self.destroy_subscription(self._sub)
+        self._sub = self.create_subscription(Image, self._topic, self.slot.put, qos)
+        self._sub_mode = mode
+        self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
 
     # -- parameters ------------------------------------------------------------------------
     def _config(self, overrides: dict[str, object]) -> InferenceConfig:
@@ -202,6 +220,9 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while the model or source was still loading
+        rclpy.try_shutdown()
+        return 130
     started = time.monotonic()
     try:
         rclpy.spin(node)

@@ -39,7 +39,7 @@ class InferenceConfig:
     """Everything the engine needs; mirrors the detector node's parameters."""
 
     model: str = ""
-    imgsz: int = 640
+    imgsz: int = 0  # 0 = the size the model was trained at (Ultralytics' own default)
     conf_threshold: float = 0.25
     iou_threshold: float = 0.45
     device: str = "cpu"
@@ -56,8 +56,10 @@ def check_config(cfg: InferenceConfig) -> None:
         value = getattr(cfg, name)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name}={value} is outside [0, 1]")
-    if cfg.imgsz < 32 or cfg.imgsz % 32:
-        raise ValueError(f"imgsz={cfg.imgsz} must be a multiple of 32, at least 32 (e.g. 320, 416, 640)")
+    if cfg.imgsz != 0 and (cfg.imgsz < 32 or cfg.imgsz % 32):
+        raise ValueError(
+            f"imgsz={cfg.imgsz} must be 0 (the model's training size) or a multiple of 32 (e.g. 320, 640)"
+        )
     if cfg.max_det < 1:
         raise ValueError(f"max_det={cfg.max_det} must be at least 1")
     if cfg.threads < 0:
@@ -164,6 +166,20 @@ class ExpressionDetector:
         h, w = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
         return h, w
 
+    @property
+    def imgsz(self) -> int:
+        """The inference size in use: the configured one, else the model's training size, else 640."""
+        if self.cfg.imgsz:
+            return self.cfg.imgsz
+        if self._fixed_hw is not None:
+            return max(self._fixed_hw)
+        args = getattr(getattr(self._backend, "backend", None), "model", None)
+        trained = getattr(args, "args", {}).get("imgsz") if args is not None else None
+        trained = trained or self._backend.metadata.get("imgsz")
+        if isinstance(trained, (list, tuple)):
+            trained = max(trained)
+        return int(trained) if isinstance(trained, int) and trained >= 32 and trained % 32 == 0 else 640
+
     def _set_threads(self) -> None:
         import torch
 
@@ -202,7 +218,7 @@ class ExpressionDetector:
             config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
             key = ["runtime_options", "INFERENCE_PRECISION_HINT"]
             if model.has_rt_info(key):  # written by face-expression-export --ov-precision
-                config["INFERENCE_PRECISION_HINT"] = str(model.get_rt_info(key))
+                config["INFERENCE_PRECISION_HINT"] = model.get_rt_info(key).astype(str)
             inner.ov_compiled_model = inner.compile_model(model, config=config)
 
     @property
@@ -233,7 +249,7 @@ class ExpressionDetector:
             if self._fixed_hw is not None:
                 lb = Letterbox.fit(width, height, self._fixed_hw[1], self._fixed_hw[0])
             else:
-                lb = Letterbox.for_imgsz(width, height, self.cfg.imgsz, int(self._backend.stride))
+                lb = Letterbox.for_imgsz(width, height, self.imgsz, int(self._backend.stride))
             self._letterbox = lb
         return lb
 

@@ -32,7 +32,12 @@ class NodeProcess:
     """A node started with ``python -m`` in its own process; output goes to a log file."""
 
     def __init__(
-        self, module: str, params: dict[str, object], log: Path, args: list[str] | None = None
+        self,
+        module: str,
+        params: dict[str, object],
+        log: Path,
+        args: list[str] | None = None,
+        domain_id: int | None = None,
     ) -> None:
         cmd = [sys.executable, "-m", module, "--ros-args"]
         for key, value in params.items():
@@ -42,6 +47,8 @@ class NodeProcess:
         self.log = log
         self._file = log.open("w")
         env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+        if domain_id is not None:
+            env["ROS_DOMAIN_ID"] = str(domain_id)
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._file, stderr=subprocess.STDOUT, env=env)
 
     def output(self) -> str:
@@ -70,9 +77,9 @@ class NodeProcess:
 class Probe:
     """An rclpy node in this process that feeds frames to the detector and records its output."""
 
-    def __init__(self, name: str = "probe") -> None:
+    def __init__(self, name: str = "probe", domain_id: int | None = None) -> None:
         self.context = Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node(name, context=self.context)
         self.images = self.node.create_publisher(Image, "/camera/image_raw", 10)
         self.detections: list[Detection2DArray] = []
@@ -131,6 +138,28 @@ class Probe:
         msg.data = array.array("B", data)
         self.images.publish(msg)
 
+    def ask(
+        self,
+        image_bgr: np.ndarray,
+        stamp: tuple[int, int],
+        frame_id: str = "test_cam",
+        encoding: str = "rgb8",
+        timeout: float = 30.0,
+    ) -> Detection2DArray:
+        """Send a frame and return its detections, re-sending it while unanswered.
+
+        Camera topics are best effort: a frame published while DDS is still matching, or while
+        the node is busy with another, is legitimately lost, and the test sends it again.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send(image_bgr, stamp, frame_id, encoding)
+            try:
+                return self.detection_for(stamp, timeout=min(3.0, max(0.1, deadline - time.monotonic())))
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+
     def detection_for(self, stamp: tuple[int, int], timeout: float = 20.0) -> Detection2DArray:
         def find() -> Detection2DArray | None:
             with self._lock:
@@ -148,6 +177,11 @@ class Probe:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self._thread.join(timeout=5)
+
+
+def other_domain() -> int:
+    """A domain next to this run's, for a test that must not meet the shared detector."""
+    return (int(os.environ["ROS_DOMAIN_ID"]) + 100) % 200 + 1
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_probe import NodeProcess, Probe, wait_until
+from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
 from face_expression.boxes import iou
 from face_expression.messages import msg_to_detections
@@ -54,8 +54,7 @@ def test_real_photo_gives_boxes_on_faces_with_same_header(probe: Probe, photos, 
     photo = photos[name]
     image = cv2.imread(str(photo.path))
     stamp = (1000 + len(name), 123456789)
-    probe.send(image, stamp, frame_id=f"cam_{name}")
-    msg = probe.detection_for(stamp)
+    msg = probe.ask(image, stamp, frame_id=f"cam_{name}")
     assert msg.header.frame_id == f"cam_{name}"
     for det in msg.detections:
         assert det.header.frame_id == f"cam_{name}"
@@ -67,15 +66,20 @@ def test_real_photo_gives_boxes_on_faces_with_same_header(probe: Probe, photos, 
     _assert_on_faces(msg, photo.faces)
 
 
+def test_auto_qos_follows_a_reliable_publisher(probe: Probe, detector: NodeProcess) -> None:
+    wait_until(
+        lambda: "image_qos auto: subscribing reliable" in detector.output(), 10, "no switch to reliable"
+    )
+
+
 def test_no_face_gives_an_empty_array(probe: Probe) -> None:
     stamp = (2000, 1)
-    probe.send(np.full((480, 640, 3), 90, np.uint8), stamp)
-    assert probe.detection_for(stamp).detections == []
+    assert probe.ask(np.full((480, 640, 3), 90, np.uint8), stamp).detections == []
 
 
 def test_annotated_image_arrives_with_same_header(probe: Probe, astronaut: np.ndarray) -> None:
     stamp = (3000, 7)
-    probe.send(astronaut, stamp, frame_id="annotated_cam")
+    probe.ask(astronaut, stamp, frame_id="annotated_cam")
     wait_until(lambda: any(m.header.stamp.sec == 3000 for m in probe.annotated), 20, "no annotated image")
     msg = next(m for m in probe.annotated if m.header.stamp.sec == 3000)
     assert msg.header.frame_id == "annotated_cam" and (msg.width, msg.height) == (512, 512)
@@ -95,12 +99,18 @@ def test_late_subscriber_gets_label_info(probe: Probe) -> None:
         late.close()
 
 
-@pytest.mark.parametrize("encoding", ["bgr8", "mono8", "rgb8"])
-def test_other_encodings_over_the_wire(probe: Probe, astronaut: np.ndarray, encoding: str) -> None:
-    stamp = (4000 + len(encoding), 5)
-    probe.send(astronaut, stamp, encoding=encoding)
-    msg = probe.detection_for(stamp)
-    _assert_on_faces(msg, [((181, 58, 269, 177), "any")])
+@pytest.mark.parametrize("encoding", ["bgr8", "rgb8"])
+def test_colour_encodings_over_the_wire(probe: Probe, astronaut: np.ndarray, encoding: str) -> None:
+    msg = probe.ask(astronaut, (4000 + len(encoding), 5), encoding=encoding)
+    _assert_on_faces(msg, [((181, 58, 269, 177), "smile")])
+
+
+def test_mono_and_yuyv_frames_are_answered(probe: Probe, astronaut: np.ndarray) -> None:
+    assert probe.ask(astronaut, (4100, 1), encoding="mono8").header.frame_id == "test_cam"
+    yuyv = np.zeros((480, 640 * 2), np.uint8)
+    yuyv[:, 0::2], yuyv[:, 1::2] = 120, 128  # flat grey in YUYV
+    probe.send_raw(yuyv.tobytes(), "yuv422_yuy2", 640, 480, 1280, stamp=(4100, 2))
+    assert probe.detection_for((4100, 2)).detections == []
 
 
 BAD_FRAMES = [
@@ -120,9 +130,7 @@ def test_bad_frames_are_logged_and_the_node_keeps_running(
     line = next(x for x in detector.output().splitlines() if expected in x)
     assert "frame dropped" in line and "ERROR" in line
     assert detector.alive()
-    stamp = (5001, len(case))
-    probe.send(astronaut, stamp)
-    probe.detection_for(stamp)  # still answering
+    probe.ask(astronaut, (5001, len(case)))  # still answering
 
 
 def test_flood_of_100_frames_stays_responsive_and_answers_newest(probe: Probe, astronaut: np.ndarray) -> None:
@@ -136,8 +144,7 @@ def test_flood_of_100_frames_stays_responsive_and_answers_newest(probe: Probe, a
     assert stamps == sorted(stamps), "answers must come in order"
     assert len(answered) < 100, "a flood faster than the model must drop stale frames, not queue them"
     t0 = time.monotonic()
-    probe.send(astronaut, (6001, 0))
-    probe.detection_for((6001, 0), timeout=10)
+    probe.ask(astronaut, (6001, 0), timeout=10)
     assert time.monotonic() - t0 < 5.0, "no backlog may remain after the flood"
 
 
@@ -177,14 +184,14 @@ def test_invalid_parameter_changes_are_rejected(probe: Probe, name: str, value, 
 
 
 def test_valid_threshold_change_applies_at_run_time(probe: Probe, astronaut: np.ndarray) -> None:
-    probe.send(astronaut, (7000, 1))
-    score = max(d.results[0].hypothesis.score for d in probe.detection_for((7000, 1)).detections)
+    before = probe.ask(astronaut, (7000, 1))
+    score = max(d.results[0].hypothesis.score for d in before.detections)
     above = score + (1.0 - score) / 2
     assert _set(probe, "conf_threshold", above) == (True, "")
     try:
-        probe.send(astronaut, (7000, 2))
-        assert all(d.results[0].hypothesis.score >= above for d in probe.detection_for((7000, 2)).detections)
-        assert len(probe.detection_for((7000, 2)).detections) < len(probe.detection_for((7000, 1)).detections)
+        after = probe.ask(astronaut, (7000, 2))
+        assert all(d.results[0].hypothesis.score >= above for d in after.detections)
+        assert len(after.detections) < len(before.detections)
     finally:
         assert _set(probe, "conf_threshold", 0.25)[0]
 
@@ -196,8 +203,7 @@ def test_new_model_parameter_reloads_the_model(
     copy.write_bytes(model_path.read_bytes())
     assert _set(probe, "model", str(copy)) == (True, "")
     wait_until(lambda: f"loaded model {copy}" in detector.output(), 10, "no reload logged")
-    probe.send(astronaut, (7100, 1))
-    assert probe.detection_for((7100, 1)).detections
+    assert probe.ask(astronaut, (7100, 1)).detections
 
 
 def _start_failure(tmp_path: Path, model: str) -> str:
@@ -224,6 +230,30 @@ def test_corrupt_model_exits_with_one_clear_error(tmp_path: Path) -> None:
     out = _start_failure(tmp_path, str(bad))
     assert "cannot load model" in out and "corrupt.pt" in out
     assert bad.read_bytes() == before, "the user's file must be left untouched"
+
+
+def test_sensor_data_qos_receives_from_a_best_effort_camera(
+    tmp_path: Path, model_path: Path, astronaut: np.ndarray
+) -> None:
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    domain = other_domain()  # away from the module's detector, which would answer too
+    proc = NodeProcess(
+        "face_expression.detector_node", {"image_qos": "sensor_data"}, tmp_path / "node.log", domain_id=domain
+    )
+    probe = Probe("best_effort_probe", domain_id=domain)
+    try:
+        probe.node.destroy_publisher(probe.images)
+        probe.images = probe.node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        probe.wait_for_detector()
+        small = cv2.resize(astronaut, (256, 256))  # fits a shared-memory segment
+        msg = probe.ask(small, (8000, 1))
+        _assert_on_faces(msg, [((90, 29, 134, 88), "any")])
+        assert "image_qos auto" not in proc.output()
+    finally:
+        probe.close()
+        assert proc.stop() == 0
 
 
 def test_bad_image_qos_exits_with_one_clear_error(tmp_path: Path, model_path: Path) -> None:

@@ -41,13 +41,19 @@ def test_boxes_land_on_faces_in_image_pixels(engine: ExpressionDetector, photos,
 
 
 def test_same_face_found_at_any_camera_size(engine: ExpressionDetector, astronaut: np.ndarray) -> None:
-    """Letterbox undo: boxes scale with the frame, whatever its size and aspect."""
+    """Letterbox undo: the photo scaled and placed in frames of other sizes and aspects."""
     truth = np.array([181, 58, 269, 177], float)
-    for w, h in [(640, 480), (320, 240), (800, 512)]:
-        frame = cv2.resize(astronaut, (w, h))
-        scaled = truth * [w / 512, h / 512, w / 512, h / 512]
-        best = max(engine(frame), key=lambda d: iou(d, tuple(scaled)))
-        assert iou(best, tuple(scaled)) >= 0.5, (w, h)
+    for (w, h), scale, (dx, dy) in [
+        ((640, 480), 0.9, (150, 10)),
+        ((1280, 720), 1.2, (500, 50)),
+        ((480, 640), 0.8, (30, 200)),
+    ]:
+        frame = np.full((h, w, 3), 60, np.uint8)
+        size = round(512 * scale)
+        frame[dy : dy + size, dx : dx + size] = cv2.resize(astronaut, (size, size))
+        expected = tuple(truth * size / 512 + [dx, dy, dx, dy])
+        best = max(engine(frame), key=lambda d: iou(d, expected), default=None)
+        assert best is not None and iou(best, expected) >= 0.5, ((w, h), best, expected)
 
 
 def test_models_named_like_official_yolov5_weights_load_offline(tmp_path: Path, model_path: Path) -> None:
