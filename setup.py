@@ -14,7 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (
             f"share/{PACKAGE}/models",
             glob("models/*.pt") + glob("models/*.onnx") + glob("models/*.json") + glob("models/*.md"),
@@ -36,6 +36,7 @@ setup(
             "face-expression-train = face_expression.train:main",
             "face-expression-eval = face_expression.evaluate:main",
             "face-expression-dataset = face_expression.dataset:main",
+            "face-expression-export = face_expression.export:main",
         ],
     },
 )

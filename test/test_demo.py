@@ -14,7 +14,17 @@ from ros_probe import REPO
 def test_demo_annotates_the_bundled_clip(tmp_path: Path, model_path: Path) -> None:
     out = tmp_path / "demo"
     run = subprocess.run(
-        [sys.executable, "-m", "face_expression.demo", "--output", str(out), "--timeout", "240"],
+        [
+            sys.executable,
+            "-m",
+            "face_expression.demo",
+            "--output",
+            str(out),
+            "--rate",
+            "10",
+            "--timeout",
+            "240",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -22,7 +32,8 @@ def test_demo_annotates_the_bundled_clip(tmp_path: Path, model_path: Path) -> No
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    # The clip has 120 frames of one face; the camera paces them at 30 fps, the detector keeps up.
+    # The clip has 120 frames of one face, paced at 10 fps so that even a busy CI machine keeps
+    # up (dropping stale frames at full rate is right, but would make the count depend on load).
     assert summary["frames"] >= 100, summary["frames"]
     assert summary["frames_with_faces"] >= 0.9 * summary["frames"]
     assert set(summary["labels"]) <= {"neutral", "smile"}
