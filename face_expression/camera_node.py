@@ -19,7 +19,12 @@ from std_msgs.msg import Header
 
 from face_expression import messages
 from face_expression.frame_source import FrameSource, SourceError
-from face_expression.ros_util import check_parameter_overrides, default_topic, image_qos
+from face_expression.ros_util import (
+    check_parameter_overrides,
+    create_node_or_exit_code,
+    default_topic,
+    image_qos,
+)
 
 NODE_NAME = "face_expression_camera"
 ENCODINGS = ("rgb8", "bgr8")
@@ -98,15 +103,9 @@ class CameraNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression camera``; exits 1 if the source cannot be opened."""
     rclpy.init(args=args)
-    try:
-        node = CameraNode()
-    except (SourceError, ValueError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while the model or source was still loading
-        rclpy.try_shutdown()
-        return 130
+    node = create_node_or_exit_code(CameraNode, NODE_NAME, (SourceError, ValueError, ParameterException))
+    if isinstance(node, int):
+        return node
     try:
         while rclpy.ok() and not node.finished:
             rclpy.spin_once(node, timeout_sec=0.1)

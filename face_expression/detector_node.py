@@ -37,6 +37,7 @@ from face_expression.ros_util import (
     KeyedThrottle,
     auto_image_qos,
     check_parameter_overrides,
+    create_node_or_exit_code,
     default_topic,
     image_qos,
     latched_qos,
@@ -214,15 +215,9 @@ class DetectorNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
     rclpy.init(args=args)
-    try:
-        node = DetectorNode()
-    except (ModelError, ValueError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while the model or source was still loading
-        rclpy.try_shutdown()
-        return 130
+    node = create_node_or_exit_code(DetectorNode, NODE_NAME, (ModelError, ValueError, ParameterException))
+    if isinstance(node, int):
+        return node
     started = time.monotonic()
     try:
         rclpy.spin(node)

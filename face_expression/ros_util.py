@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+import rclpy
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -12,6 +15,8 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_system_default,
 )
+
+N = TypeVar("N", bound=Node)
 
 QOS_CHOICES = ("auto", "sensor_data", "reliable", "system_default")
 
@@ -112,3 +117,21 @@ class KeyedThrottle:
             self._last.clear()
         self._last[key] = now
         return True
+
+
+def create_node_or_exit_code(
+    factory: Callable[[], N], node_name: str, errors: tuple[type[Exception], ...]
+) -> N | int:
+    """Build a node; a start-up error the user can fix becomes one FATAL line and exit code 1.
+
+    Ctrl-C while a model or source is still loading exits quietly with 130.
+    """
+    try:
+        return factory()
+    except errors as exc:
+        rclpy.logging.get_logger(node_name).fatal(str(exc))
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    rclpy.try_shutdown()
+    return code

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
 import pytest
 import skimage.data
 import yaml
+from file_tree import tree_hash
 
 from face_expression import data_yaml as dy
 
 FACE = "0 0.44 0.23 0.17 0.23\n"  # the astronaut's face, normalized
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def roboflow_export(root: Path, splits=("train", "valid"), names: object = ("neutral", "smile")) -> Path:

