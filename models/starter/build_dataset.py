@@ -643,7 +643,16 @@ def main() -> None:
     ap.add_argument("--composites", type=int, default=1500)
     ap.add_argument("--repeat-photos", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--other-class",
+        action="store_true",
+        help="train 'other' faces (talking, shouting) as a third class instead of as neutral",
+    )
     args = ap.parse_args()
+    if args.other_class:
+        global CLASSES
+        CLASSES = (*CLASSES, "other")
+        TRAIN_CLASS["other"] = 2
     if args.stage == "fetch-extra":
         fetch_extra(DEFAULT_EXTRA)
     elif args.stage == "propose":
