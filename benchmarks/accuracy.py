@@ -135,7 +135,11 @@ def starter_method(model: Path, imgsz: int, conf: float, threads: int) -> Method
     det = ExpressionDetector(
         InferenceConfig(model=str(model), imgsz=imgsz, conf_threshold=conf, threads=threads)
     )
-    return lambda img: [((d.x1, d.y1, d.x2, d.y2), d.class_name, d.score) for d in det(img)]
+    # Classes beyond neutral/smile (e.g. "other": talking, shouting) mean "no smile", as for the peers.
+    return lambda img: [
+        ((d.x1, d.y1, d.x2, d.y2), d.class_name if d.class_name in CLEAR else "neutral", d.score)
+        for d in det(img)
+    ]
 
 
 def haar_method() -> Method:

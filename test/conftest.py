@@ -12,6 +12,7 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
 os.environ["YOLO_OFFLINE"] = "1"
 
+import json
 from pathlib import Path
 
 import cv2
@@ -28,6 +29,15 @@ def model_path() -> Path:
     path = default_model_path()
     assert path.is_file(), f"bundled model missing: {path}"
     return path
+
+
+@pytest.fixture(scope="session")
+def model_names(model_path: Path) -> dict[int, str]:
+    """Class map of the bundled model, from the metadata written beside it by face-expression-train."""
+    names = json.loads(model_path.with_suffix(".json").read_text())["class_names"]
+    names = dict(enumerate(names)) if isinstance(names, list) else {int(k): v for k, v in names.items()}
+    assert list(names.values())[:2] == ["neutral", "smile"], names
+    return names
 
 
 @pytest.fixture(scope="session")
