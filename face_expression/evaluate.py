@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from face_expression import metrics as fm
-from face_expression import offline  # noqa: F401  (sets YOLO_OFFLINE before ultralytics is imported)
+from face_expression import offline  # sets YOLO_OFFLINE before ultralytics is imported
 from face_expression.data_yaml import DataSetError, DataSpec, check, label_path, load, read_labels, stage
 from face_expression.inference import ExpressionDetector, InferenceConfig, ModelError
 from face_expression.model_paths import default_model_path, ultralytics_loadable
@@ -130,9 +130,9 @@ def ultralytics_val(model: Path, staged_yaml: Path, split: str, args: argparse.N
     """mAP50, mAP50-95 and curve plots from Ultralytics' validator."""
     from ultralytics import YOLO
 
-    from face_expression.train import prepare_ultralytics, ultralytics_device
+    from face_expression.train import ultralytics_device
 
-    prepare_ultralytics()
+    offline.prepare_ultralytics()
     with ultralytics_loadable(model) as loadable:
         yolo = YOLO(loadable, task="detect")
     result = yolo.val(
@@ -209,21 +209,6 @@ def write_report(out: Path, info: dict, summary: fm.Summary, matrix: np.ndarray,
     return table
 
 
-def default_imgsz(model: Path) -> int:
-    """The size the model was trained at, else 640."""
-    if model.suffix == ".pt":
-        import torch
-
-        try:
-            ckpt = torch.load(str(model), map_location="cpu", weights_only=False)
-            imgsz = (ckpt.get("train_args") or {}).get("imgsz")
-            if isinstance(imgsz, int) and imgsz % 32 == 0:
-                return imgsz
-        except Exception:
-            pass
-    return 640
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="face-expression-eval",
@@ -273,11 +258,9 @@ def run(args: argparse.Namespace) -> dict:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     images = check(spec, [split], progress=not args.quiet)[split]
-    if args.imgsz is None:
-        args.imgsz = default_imgsz(model)
     cfg = InferenceConfig(
         model=str(model),
-        imgsz=args.imgsz,
+        imgsz=args.imgsz or 0,  # 0: the model's training size, the engine's own rule
         conf_threshold=args.conf,
         iou_threshold=args.iou,
         device=args.device,
@@ -286,6 +269,7 @@ def run(args: argparse.Namespace) -> dict:
         detector = ExpressionDetector(cfg)
     except ValueError as exc:
         raise EvalError(str(exc)) from exc
+    args.imgsz = detector.imgsz  # Ultralytics' validator runs at the size the detector uses
     out = (
         (args.out or Path("runs") / "face_expression" / "eval" / f"{model.stem}-{split}")
         .expanduser()
