@@ -37,37 +37,6 @@ class TrainError(RuntimeError):
     """A training request that cannot run; the message says what to do."""
 
 
-def ensure_local_fonts() -> None:
-    """Give Ultralytics' plots a local font so they never try to download Arial.
-
-    Ultralytics looks for Arial.ttf in its config folder and otherwise downloads it (an HTTP
-    request per plot on an offline robot). Matplotlib's DejaVu Sans is installed with
-    Ultralytics; a copy under the name Ultralytics asks for, written only if absent, keeps
-    plotting local. Lettering in plots is then DejaVu Sans.
-    """
-    import matplotlib
-    from ultralytics.utils import USER_CONFIG_DIR
-
-    src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        dst = Path(USER_CONFIG_DIR) / name
-        if dst.exists() or not src.is_file():
-            continue
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_suffix(".tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(dst)
-        except OSError as exc:
-            print(f"warning: cannot write {dst} ({exc}); plots may try to download a font", file=sys.stderr)
-
-
-def prepare_ultralytics() -> None:
-    """Everything that keeps Ultralytics offline; call before training or validation."""
-    offline.disable_sync()
-    ensure_local_fonts()
-
-
 def ultralytics_device(device: str) -> str:
     """'cpu' / 'cuda' / 'cuda:N' / 'N' -> the string Ultralytics expects, after checking it exists."""
     from face_expression.inference import check_device
@@ -247,7 +216,7 @@ def run(args: argparse.Namespace) -> dict:
     project = args.project.expanduser().resolve()
     device = ultralytics_device(args.device or default_device())
 
-    prepare_ultralytics()
+    offline.prepare_ultralytics()
     from ultralytics import YOLO
 
     spec: DataSpec | None = None

@@ -20,7 +20,7 @@ import skimage.data
 import yaml
 from file_tree import tree_hash
 
-from face_expression import dataset, evaluate, train
+from face_expression import dataset, evaluate, offline, train
 from face_expression.data_yaml import fingerprint, load, read_labels
 from face_expression.model_paths import sample_stream_path
 
@@ -99,7 +99,7 @@ def test_local_fonts_keep_plots_offline(tmp_path, monkeypatch, no_network):
 
     monkeypatch.setattr(ultralytics.utils, "USER_CONFIG_DIR", tmp_path)
     monkeypatch.setattr(checks, "USER_CONFIG_DIR", tmp_path)
-    train.ensure_local_fonts()
+    offline.ensure_local_fonts()
     assert checks.check_font("Arial.ttf") == tmp_path / "Arial.ttf"
     assert (tmp_path / "Arial.Unicode.ttf").stat().st_size > 100_000
 
