@@ -86,7 +86,7 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
     ),
 }
 
-_ENGINE_FIELDS = {f.name for f in dataclasses.fields(InferenceConfig)} - {"extra"}
+_ENGINE_FIELDS = {f.name for f in dataclasses.fields(InferenceConfig)}
 
 
 class DetectorNode(Node):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,6 @@ class InferenceConfig:
     max_det: int = 100
     agnostic_nms: bool = True
     threads: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def check_config(cfg: InferenceConfig) -> None:
