@@ -370,6 +370,18 @@ def node_command(path: Path, imgsz: int, threads: int) -> list[str]:
     ]
 
 
+def start_node(path: Path, imgsz: int, threads: int, log: Path) -> subprocess.Popen:
+    """The detector node as its own process, its output in ``log``."""
+    with open(log, "w") as log_file:
+        return subprocess.Popen(
+            node_command(path, imgsz, threads),
+            env=node_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+
 def node_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)  # set to 1 by importing Ultralytics here; the node picks its own
@@ -391,14 +403,7 @@ def run_node(
 
     run = NodeRun()
     t0 = time.monotonic()
-    with open(log, "w") as log_file:
-        proc = subprocess.Popen(
-            node_command(path, imgsz, threads),
-            env=node_env(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    proc = start_node(path, imgsz, threads, log)
     try:
         if not bench.wait_ready(proc, timeout=120):
             run.log_tail = log.read_text()[-2000:]
@@ -449,14 +454,7 @@ def overload(
     import psutil
 
     window = 10.0
-    with open(log, "w") as log_file:
-        proc = subprocess.Popen(
-            node_command(path, imgsz, threads),
-            env=node_env(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    proc = start_node(path, imgsz, threads, log)
     series = []
     try:
         if not bench.wait_ready(proc, timeout=120):
