@@ -10,9 +10,10 @@ bf16 hardware) and imgsz (320/416/640), it measures:
 1. raw loop: ``YOLO(model).predict`` on the same 640x480 real frames, same imgsz and backend;
 2. engine loop: ``ExpressionDetector`` (what the node runs);
 3. the node end to end: ``python -m face_expression.detector_node`` as a subprocess on its own
-   ROS domain; a publisher sends 640x480 rgb8 frames at 15, 30, 60 Hz, at 2x the raw loop's
-   rate (overload) and as fast as it can; it records throughput, latency from the header stamp
-   to the detections' arrival (p50/p95/p99), dropped frames, the node's CPU and RSS.
+   ROS domain; a publisher sends 640x480 rgb8 frames at 15, 30, 60 Hz, at 1.25x the raw loop's
+   rate (the node always has a frame waiting: its throughput), at 2x (overload) and as fast as it
+   can; it records throughput, latency from the header stamp to the detections' arrival
+   (p50/p95/p99), dropped frames, the node's CPU and RSS.
 
 ``--overload-minutes M`` then runs the fastest backend at 2x its raw rate for M minutes and
 checks that latency and memory stay flat. Results: ``speed.md``, ``speed.json``, ``speed.png``.
@@ -41,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The caller's OpenMP/ONNX Runtime spinning choice, before our imports set the node's default.
+USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 # Our own DDS domain on this machine only, before rclpy is imported anywhere.
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("FACE_EXPRESSION_BENCH_DOMAIN", str(random.randint(102, 200)))
@@ -385,7 +388,9 @@ def start_node(path: Path, imgsz: int, threads: int, log: Path) -> subprocess.Po
 def node_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)  # set to 1 by importing Ultralytics here; the node picks its own
-    env.pop("OMP_WAIT_POLICY", None)  # the node sets its own default
+    env.pop("OMP_WAIT_POLICY", None)  # the node sets its own default unless the caller chose one
+    if USER_OMP_WAIT_POLICY:
+        env["OMP_WAIT_POLICY"] = USER_OMP_WAIT_POLICY
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -562,29 +567,32 @@ def markdown(report: dict) -> str:
         "Raw = `YOLO(model).predict(frame)` (Ultralytics' loop, same backend and input shape); engine = "
         "`ExpressionDetector(frame)`; node = frames published over DDS to "
         "`face_expression.detector_node`, detections received back. Latency = detections' arrival "
-        "minus the frame's header stamp. `2x` = published at twice the raw loop's rate (overload); "
+        "minus the frame's header stamp. `1.25x` = published a quarter faster than the raw loop, so a "
+        "frame is always waiting: the node's throughput; `2x` = twice the raw loop's rate (overload); "
         "`max` = published back to back (the publisher itself then takes a core). CPU % is of one "
         "core; the publisher (this benchmark process, standing in for the camera driver) runs on "
         "the same 2 cores.",
         "",
-        "## Loops and node at overload",
+        "## Loops and node",
         "",
-        "| backend | imgsz | raw ms p50 | raw FPS | engine ms p50 | engine FPS | node FPS (2x) | node/raw | "
-        "node p50 ms (15 Hz) | p50 - raw ms | node CPU % (2x) | node RSS MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| backend | imgsz | raw ms p50 | raw FPS | engine ms p50 | engine FPS | node FPS (1.25x) | "
+        "node/raw | node FPS (2x) | node/raw (2x) | node p50 ms (15 Hz) | p50 - raw ms | node CPU % (2x) "
+        "| node RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for cell in report["cells"]:
         raw, eng = cell["raw"], cell["engine"]
         by = {r["rate"]: r for r in cell["node"]["results"]}
-        ov, slow = by.get("2x"), by.get("15 Hz")
+        sat, ov, slow = by.get("1.25x"), by.get("2x"), by.get("15 Hz")
         lines.append(
             f"| {cell['backend']} | {cell['imgsz']} | {raw['p50']:.1f} | {raw['fps']:.1f} | "
-            f"{eng['p50']:.1f} | {eng['fps']:.1f} | {ov['fps']:.1f} | {ov['fps'] / raw['fps']:.2f} | "
+            f"{eng['p50']:.1f} | {eng['fps']:.1f} | {sat['fps']:.1f} | {sat['fps'] / raw['fps']:.2f} | "
+            f"{ov['fps']:.1f} | {ov['fps'] / raw['fps']:.2f} | "
             f"{slow['latency']['p50']:.1f} | {slow['latency']['p50'] - raw['p50']:+.1f} | "
             f"{ov['cpu_percent']:.0f} | {ov['rss_mb']:.0f} |"
-            if ov and slow
+            if sat and ov and slow
             else f"| {cell['backend']} | {cell['imgsz']} | {raw['p50']:.1f} | {raw['fps']:.1f} | "
-            f"{eng['p50']:.1f} | {eng['fps']:.1f} | - | - | - | - | - | - |"
+            f"{eng['p50']:.1f} | {eng['fps']:.1f} | - | - | - | - | - | - | - | - |"
         )
     lines += [
         "",
@@ -597,7 +605,7 @@ def markdown(report: dict) -> str:
     for cell in report["cells"]:
         for r in cell["node"]["results"]:
             lat = r["latency"]
-            rate = r["rate"] if r["rate"] != "2x" else f"2x ({r['target_hz']:.0f} Hz)"
+            rate = r["rate"] if not r["rate"].endswith("x") else f"{r['rate']} ({r['target_hz']:.0f} Hz)"
             lines.append(
                 f"| {cell['backend']} | {cell['imgsz']} | {rate} | {r['sent']} | {r['received']} | "
                 f"{r['fps']:.1f} | {r['dropped']} | {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} | "
@@ -622,19 +630,28 @@ def markdown(report: dict) -> str:
 def goals(report: dict) -> list[str]:
     out = []
     cells = report["cells"]
-    ratios, deltas = [], []
+    ratios, overload_ratios, deltas = [], [], []
     for c in cells:
         by = {r["rate"]: r for r in c["node"]["results"]}
+        if "1.25x" in by:
+            ratios.append((by["1.25x"]["fps"] / c["raw"]["fps"], c["backend"], c["imgsz"]))
         if "2x" in by:
-            ratios.append((by["2x"]["fps"] / c["raw"]["fps"], c["backend"], c["imgsz"]))
+            overload_ratios.append((by["2x"]["fps"] / c["raw"]["fps"], c["backend"], c["imgsz"]))
         if "15 Hz" in by and c["raw"]["fps"] > 15:
             deltas.append((by["15 Hz"]["latency"]["p50"] - c["raw"]["p50"], c["backend"], c["imgsz"]))
     if ratios:
         worst = min(ratios)
         ok = sum(r >= 0.95 for r, _, _ in ratios)
         out.append(
-            f"Node throughput >= 0.95 x raw loop (at 2x overload): {ok}/{len(ratios)} cells; "
+            f"Node throughput >= 0.95 x raw loop (fed at 1.25x): {ok}/{len(ratios)} cells; "
             f"worst {worst[0]:.2f} ({worst[1]} {worst[2]})"
+        )
+    if overload_ratios:
+        worst = min(overload_ratios)
+        ok = sum(r >= 0.95 for r, _, _ in overload_ratios)
+        out.append(
+            f"Node throughput >= 0.95 x raw loop at 2x overload (the publisher shares the cores): "
+            f"{ok}/{len(overload_ratios)} cells; worst {worst[0]:.2f} ({worst[1]} {worst[2]})"
         )
     if deltas:
         worst = max(deltas)
@@ -682,10 +699,14 @@ def plot(report: dict, path: Path) -> None:
     x = np.arange(len(cells))
     raw = [c["raw"]["fps"] for c in cells]
     eng = [c["engine"]["fps"] for c in cells]
-    node = [next((r["fps"] for r in c["node"]["results"] if r["rate"] == "2x"), 0.0) for c in cells]
-    ax.bar(x - 0.27, raw, 0.27, label="raw Ultralytics loop")
-    ax.bar(x, eng, 0.27, label="engine loop")
-    ax.bar(x + 0.27, node, 0.27, label="node over DDS (2x overload)")
+
+    def node_fps(c: dict, rate: str) -> float:
+        return next((r["fps"] for r in c["node"]["results"] if r["rate"] == rate), 0.0)
+
+    ax.bar(x - 0.3, raw, 0.2, label="raw Ultralytics loop")
+    ax.bar(x - 0.1, eng, 0.2, label="engine loop")
+    ax.bar(x + 0.1, [node_fps(c, "1.25x") for c in cells], 0.2, label="node over DDS (fed at 1.25x)")
+    ax.bar(x + 0.3, [node_fps(c, "2x") for c in cells], 0.2, label="node over DDS (2x overload)")
     ax.axhline(30, color="grey", ls="--", lw=0.8)
     ax.axhline(90, color="grey", ls=":", lw=0.8)
     ax.set_xticks(x, labels, fontsize=7, rotation=40, ha="right")
@@ -788,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
                 loops = interleaved({"raw": raw, "engine": engine}, frames, args.seconds)
                 del raw, engine
                 rates = [(f"{r:g} Hz", r) for r in args.rates] + [
+                    ("1.25x", 1.25 * loops["raw"]["fps"]),
                     ("2x", 2.0 * loops["raw"]["fps"]),
                     ("max", 0.0),
                 ]
@@ -798,8 +820,9 @@ def main(argv: list[str] | None = None) -> int:
                 by = {r.rate: r for r in node.results}
                 print(
                     f"   raw {loops['raw']['p50']:.1f} ms ({loops['raw']['fps']:.1f}/s)  engine "
-                    f"{loops['engine']['p50']:.1f} ms ({loops['engine']['fps']:.1f}/s)  node 2x "
-                    f"{by['2x'].fps:.1f}/s p50 {by['2x'].latency['p50']:.1f} ms  max {by['max'].fps:.1f}/s",
+                    f"{loops['engine']['p50']:.1f} ms ({loops['engine']['fps']:.1f}/s)  node 1.25x "
+                    f"{by['1.25x'].fps:.1f}/s  2x {by['2x'].fps:.1f}/s p50 {by['2x'].latency['p50']:.1f} ms  "
+                    f"max {by['max'].fps:.1f}/s",
                     flush=True,
                 )
         if args.overload_minutes > 0:

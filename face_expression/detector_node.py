@@ -1,8 +1,9 @@
 """The detector node: camera frames in, vision_msgs/Detection2DArray and annotated images out.
 
-Thin adapter around the ROS-free engine (face_expression.inference). The subscription
-callback only stores the newest frame; one worker thread decodes, infers and publishes, so a
-fast camera never builds a backlog.
+Thin adapter around the ROS-free engine (face_expression.inference). One worker thread
+takes the newest frame when it is free, decodes, infers and publishes; frames it had no time for
+are replaced inside the middleware (face_expression.newest_message), so a fast camera never
+builds a backlog and never costs Python time.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression import messages
 from face_expression.drawing import annotate
-from face_expression.frame_slot import FrameSlot
 from face_expression.image_codec import FrameError
 from face_expression.inference import ExpressionDetector, InferenceConfig, ModelError, check_config
+from face_expression.newest_message import NewestMessageReader
 from face_expression.ros_util import (
     QOS_CHOICES,
     KeyedThrottle,
@@ -112,12 +113,13 @@ class DetectorNode(Node):
         self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
         self._publish_label_info()
 
-        self.slot: FrameSlot[Image] = FrameSlot()
         topic = default_topic(self, "image", DEFAULT_IMAGE_TOPIC)
         self._topic = self.resolve_topic_name(topic)
         self._qos_name = qos_name
         self._sub_mode = "sensor_data" if qos_name == "auto" else qos_name
-        self._sub = self.create_subscription(Image, topic, self.slot.put, image_qos(self._sub_mode))
+        self.frames: NewestMessageReader[Image] = NewestMessageReader(
+            self, Image, topic, image_qos(self._sub_mode)
+        )
         if qos_name == "auto":
             self._qos_timer = self.create_timer(1.0, self._match_publishers)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -136,8 +138,7 @@ class DetectorNode(Node):
         mode, qos = auto_image_qos(self, self._topic)
         if mode == self._sub_mode:
             return
-        self.destroy_subscription(self._sub)
-        self._sub = self.create_subscription(Image, self._topic, self.slot.put, qos)
+        self.frames.resubscribe(qos)
         self._sub_mode = mode
         self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
 
@@ -177,7 +178,7 @@ class DetectorNode(Node):
     # -- processing ------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            msg = self.slot.take(timeout=0.2)
+            msg = self.frames.take(timeout=0.1)
             if msg is not None:
                 self.process(msg)
 
@@ -206,7 +207,6 @@ class DetectorNode(Node):
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):  # absent when start-up failed (rclpy still destroys the node)
             self._stop.set()
-            self.slot.close()
             if self._worker.is_alive():
                 self._worker.join(timeout=5.0)
         super().destroy_node()
@@ -225,11 +225,11 @@ def main(args: list[str] | None = None) -> int:
         pass
     finally:
         elapsed = max(time.monotonic() - started, 1e-9)
-        stats = node.slot.stats
+        stats = node.frames.stats
         # rosout is gone once Ctrl-C shut the context down: print the closing line instead.
         print(
             f"[{NODE_NAME}] processed {node.frames_processed} frames "
-            f"({node.frames_processed / elapsed:.1f}/s), dropped {stats.dropped} stale, "
+            f"({node.frames_processed / elapsed:.1f}/s), skipped {stats.skipped} stale, "
             f"{node.bad_frames} bad",
             file=sys.stderr,
             flush=True,

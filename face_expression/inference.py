@@ -194,7 +194,8 @@ class ExpressionDetector:
         """Rebuild the ONNX Runtime session / OpenVINO compiled model for the CPU we share.
 
         Ultralytics' defaults let ONNX Runtime's idle threads spin: on a loaded 2-core CPU that
-        took YOLOv5n at 640 from ~30 ms to ~80-100 ms per frame. OpenVINO gets the thread count
+        took YOLOv5n at 640 from ~30 ms to ~80-100 ms per frame. ``OMP_WAIT_POLICY=ACTIVE`` turns
+        spinning back on (a few ms faster on an otherwise idle CPU). OpenVINO gets the thread count
         and the inference precision that face-expression-export stored in the model.
         """
         inner = self._backend.backend
@@ -206,7 +207,8 @@ class ExpressionDetector:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"  # same switch as OpenMP's
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
             model_file = next(self.path.glob("*.onnx")) if self.path.is_dir() else self.path
             inner.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         elif self.format == "openvino" and getattr(inner, "compile_model", None) is not None:
