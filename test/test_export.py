@@ -154,6 +154,18 @@ def test_thread_change_rebuilds_runtime_without_changing_results(exports, frames
     assert [(d.class_name, round(d.x1, 2)) for d in before] == [(d.class_name, round(d.x1, 2)) for d in after]
 
 
+def test_onnx_runtime_threads_sleep_when_idle_unless_asked_to_spin(exports, monkeypatch) -> None:
+    def spinning(engine: ExpressionDetector) -> str:
+        options = engine._backend.backend.session.get_session_options()
+        return options.get_session_config_entry("session.intra_op.allow_spinning")
+
+    cfg = InferenceConfig(model=str(exports["onnx_480x640"]), conf_threshold=CONF, threads=2)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert spinning(ExpressionDetector(cfg)) == "0"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert spinning(ExpressionDetector(cfg)) == "1"
+
+
 def test_camera_shape_and_shape_parsing() -> None:
     assert camera_shape(640, 640, 480) == (480, 640)
     assert camera_shape(416, 640, 480) == (320, 416)
