@@ -722,8 +722,9 @@ def plot(report: dict, path: Path) -> None:
         axes[1].set_ylabel("latency ms")
         axes[1].set_title(f"2x overload: {ov['backend']} {ov['imgsz']} at {ov['hz']:.0f} Hz")
         axes[1].legend()
-        axes[2].plot(t, [s["rss_mb"] for s in ov["series"]])
-        axes[2].set_ylim(bottom=0)
+        rss = [s["rss_mb"] for s in ov["series"]]
+        axes[2].plot(t, rss)
+        axes[2].set_ylim(0, 1.15 * max(rss))  # a flat line must not hide in the frame's top edge
         axes[2].set_xlabel("s")
         axes[2].set_ylabel("node RSS MB")
         axes[2].set_title("node memory under overload")
