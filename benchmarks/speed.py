@@ -21,6 +21,7 @@ checks that latency and memory stay flat. Results: ``speed.md``, ``speed.json``,
     python benchmarks/speed.py                      # full run, about 10 min on 2 cores
     python benchmarks/speed.py --quick              # smoke run, about 1 min
     python benchmarks/speed.py --overload-minutes 5 # plus the 5-minute overload check
+    python benchmarks/speed.py --device cuda --half --out benchmarks/results/gpu  # on a GPU machine
 """
 
 from __future__ import annotations
@@ -175,14 +176,28 @@ def percentiles(values: list[float]) -> dict[str, float]:
 class RawLoop:
     """Ultralytics' own predict loop: the reference the node is compared with."""
 
-    def __init__(self, path: Path, imgsz: int, backend: str, threads: int, work: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        imgsz: int,
+        backend: str,
+        threads: int,
+        work: Path,
+        device: str = "cpu",
+        half: bool = False,
+    ) -> None:
         import torch
         from ultralytics import YOLO
 
         self.path = path
         self.model = YOLO(loadable(path, work), task="detect")
         self.fixed = _export_imgsz(path) if backend != "pytorch" else None
-        self.kwargs = {"imgsz": list(self.fixed) if self.fixed else imgsz, "verbose": False, "device": "cpu"}
+        self.kwargs = {
+            "imgsz": list(self.fixed) if self.fixed else imgsz,
+            "verbose": False,
+            "device": device,
+            "half": half,
+        }
         self.threads = threads
         self.torch = torch
         self.backend = backend
@@ -356,7 +371,12 @@ class Bench:
         self.rclpy.try_shutdown()
 
 
+#: Extra node parameters for every node run (device and precision on a GPU machine).
+NODE_PARAMS: list[str] = []
+
+
 def node_command(path: Path, imgsz: int, threads: int) -> list[str]:
+    extra = [arg for param in NODE_PARAMS for arg in ("-p", param)]
     return [
         sys.executable,
         "-m",
@@ -368,6 +388,7 @@ def node_command(path: Path, imgsz: int, threads: int) -> list[str]:
         f"imgsz:={imgsz}",
         "-p",
         f"threads:={threads}",
+        *extra,
         "--log-level",
         "warn",
     ]
@@ -532,6 +553,7 @@ def machine_info() -> dict[str, str]:
         "cpu": model_name,
         "cores": str(os.cpu_count()),
         "bf16_hw": "yes" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "no",
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "ultralytics": ultralytics.__version__,
@@ -551,7 +573,8 @@ def markdown(report: dict) -> str:
         "# Speed: raw Ultralytics loop vs our engine vs the detector node over DDS",
         "",
         f"- Date: {report['date']}; command: `{report['command']}`",
-        f"- Machine: {m['cpu']}, {m['cores']} cores (bf16 hardware: {m['bf16_hw']}); no GPU",
+        f"- Machine: {m['cpu']}, {m['cores']} cores (bf16 hardware: {m['bf16_hw']}); "
+        f"GPU: {m.get('gpu', 'none')}; inference device: {report.get('device', 'cpu')}",
         f"- Versions: Python {m['python']}, torch {m['torch']}, ultralytics {m['ultralytics']}, "
         f"onnxruntime {m['onnxruntime']}, openvino {m['openvino']}, opencv {m['opencv']}",
         f"- Load: {report['load_start']} at start, {report['load_end']} at the end. The 2 cores are "
@@ -742,6 +765,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rates", nargs="+", type=float, default=[15, 30, 60, 120], help="publish rates in Hz")
     p.add_argument("--seconds", type=float, default=3.0, help="per loop and per node rate")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = all cores)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N (a GPU runs the PyTorch backend only)"
+    )
+    p.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")
     p.add_argument("--quick", action="store_true", help="smoke run: OpenVINO, imgsz 320, short cells")
     p.add_argument("--overload-minutes", type=float, default=0.0, help="then run 2x overload this long")
     p.add_argument(
@@ -756,6 +783,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_speed"
     )
     args = p.parse_args(argv)
+    if args.device != "cpu":
+        args.backends = ["pytorch"]  # no GPU build of ONNX Runtime / OpenVINO here
+        NODE_PARAMS[:] = [f"device:={args.device}", f"half:={str(args.half).lower()}"]
     if args.quick:
         args.backends = [b for b in ("openvino", "onnx") if b in args.backends][:1] or args.backends[:1]
         args.imgsz, args.rates, args.seconds = [320], [30], min(args.seconds, 1.5)
@@ -784,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load(),
         "model": model.name,
         "threads": args.threads,
+        "device": args.device + (" fp16" if args.half else ""),
         "dds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS defaults"),
         "seconds": args.seconds,
         "cells": [],
@@ -799,10 +830,12 @@ def main(argv: list[str] | None = None) -> int:
             for imgsz in args.imgsz:
                 path = exports[backend, imgsz]
                 print(f"[{backend} {imgsz}] {path.name}  {load()}", flush=True)
-                raw = RawLoop(path, imgsz, backend, threads, args.work)
+                raw = RawLoop(path, imgsz, backend, threads, args.work, args.device, args.half)
                 raw.setup(frames[0])
                 engine = ExpressionDetector(
-                    InferenceConfig(model=str(path), imgsz=imgsz, threads=args.threads)
+                    InferenceConfig(
+                        model=str(path), imgsz=imgsz, threads=args.threads, device=args.device, half=args.half
+                    )
                 )
                 for f in frames[:3]:
                     raw(f)
