@@ -79,14 +79,19 @@ class NewestMessageReader(Generic[M]):
             if not context.ok():
                 return None
             sub = self._sub
-            with sub.handle:
-                wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, context.handle)
-                wait_set.clear_entities()
-                wait_set.add_subscription(sub.handle)
-                wait_set.wait(int(timeout * 1e9))  # releases the GIL while it waits
-                if sub.handle.pointer not in wait_set.get_ready_entities("subscription"):
+            try:
+                with sub.handle:
+                    wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, context.handle)
+                    wait_set.clear_entities()
+                    wait_set.add_subscription(sub.handle)
+                    wait_set.wait(int(timeout * 1e9))  # releases the GIL while it waits
+                    if sub.handle.pointer not in wait_set.get_ready_entities("subscription"):
+                        return None
+                    taken = sub.handle.take_message(sub.msg_type, sub.raw)
+            except Exception:
+                if not context.ok():  # Ctrl-C shut the context down while we waited
                     return None
-                taken = sub.handle.take_message(sub.msg_type, sub.raw)
+                raise
         if taken is None:
             return None
         msg, info = taken
@@ -103,7 +108,3 @@ class NewestMessageReader(Generic[M]):
         if last and seq > last + 1:
             self.stats.skipped += seq - last - 1
         self._last_seq[b""] = seq
-
-    def destroy(self) -> None:
-        with self._lock:
-            self._node.destroy_subscription(self._sub)
