@@ -58,7 +58,7 @@ class NewestMessageReader(Generic[M]):
         self._group = _NotForExecutors()
         self._lock = threading.Lock()  # the subscription is replaced by resubscribe() from another thread
         self._sub = self._subscribe(qos)
-        self._last_seq: dict[bytes, int] = {}
+        self._last_seq = 0  # publication sequence number of the last message taken (0: none yet)
         self.stats = ReaderStats()
 
     def _subscribe(self, qos: QoSProfile):
@@ -104,7 +104,6 @@ class NewestMessageReader(Generic[M]):
         if not seq or seq >= 2**63:  # the middleware does not report it
             return
         # one counter per publisher would need its GID; a single publisher is the common camera case
-        last = self._last_seq.get(b"", 0)
-        if last and seq > last + 1:
-            self.stats.skipped += seq - last - 1
-        self._last_seq[b""] = seq
+        if self._last_seq and seq > self._last_seq + 1:
+            self.stats.skipped += seq - self._last_seq - 1
+        self._last_seq = seq
