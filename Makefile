@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-runtime.txt setup.py setup.cfg interface
 	@touch $@
 
 demo: setup
-	$(PY) -m face_expression.demo $(ARGS)
+	$(PY) -m face_expression.cli.demo $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q test $(ARGS)

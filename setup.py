@@ -29,14 +29,14 @@ setup(
     license="AGPL-3.0-only",
     entry_points={
         "console_scripts": [
-            "detector = face_expression.detector_node:main",
-            "camera = face_expression.camera_node:main",
-            "recorder = face_expression.recorder_node:main",
-            "face-expression-demo = face_expression.demo:main",
-            "face-expression-train = face_expression.train:main",
-            "face-expression-eval = face_expression.evaluate:main",
-            "face-expression-dataset = face_expression.dataset:main",
-            "face-expression-export = face_expression.export:main",
+            "detector = face_expression.ros.detector_node:main",
+            "camera = face_expression.ros.camera_node:main",
+            "recorder = face_expression.ros.recorder_node:main",
+            "face-expression-demo = face_expression.cli.demo:main",
+            "face-expression-train = face_expression.engine.training:main",
+            "face-expression-eval = face_expression.engine.evaluation:main",
+            "face-expression-dataset = face_expression.data.building:main",
+            "face-expression-export = face_expression.engine.export:main",
         ],
     },
 )

@@ -130,7 +130,7 @@ class Score:
 
 # -- methods ----------------------------------------------------------------------------------------
 def starter_method(model: Path, imgsz: int, conf: float, threads: int) -> Method:
-    from face_expression.inference import ExpressionDetector, InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector, InferenceConfig
 
     det = ExpressionDetector(
         InferenceConfig(model=str(model), imgsz=imgsz, conf_threshold=conf, threads=threads)
@@ -232,7 +232,7 @@ FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 def fer_yolo_method(weights: Path, imgsz: int, conf: float, threads: int) -> Method:
-    from face_expression.inference import ExpressionDetector, InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector, InferenceConfig
 
     det = ExpressionDetector(
         InferenceConfig(model=str(weights), imgsz=imgsz, conf_threshold=conf, threads=threads)
@@ -321,7 +321,7 @@ def main() -> None:
         fer_child(*sys.argv[2:])
         return
     sys.path.insert(0, str(ROOT))
-    from face_expression import offline  # noqa: F401  (before ultralytics)
+    from face_expression.engine import offline  # noqa: F401  (before ultralytics)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=Path("/work/data/starter/yolo/test_manifest.json"))
@@ -346,7 +346,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     if args.model is None:
-        from face_expression.model_paths import default_model_path
+        from face_expression.core.resources import default_model_path
 
         args.model = default_model_path()
     items = load_manifest(args.manifest)

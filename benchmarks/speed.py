@@ -9,7 +9,7 @@ bf16 hardware) and imgsz (320/416/640), it measures:
 
 1. raw loop: ``YOLO(model).predict`` on the same 640x480 real frames, same imgsz and backend;
 2. engine loop: ``ExpressionDetector`` (what the node runs);
-3. the node end to end: ``python -m face_expression.detector_node`` as a subprocess on its own
+3. the node end to end: ``python -m face_expression.ros.detector_node`` as a subprocess on its own
    ROS domain; a publisher sends 640x480 rgb8 frames at 15, 30, 60 Hz, at 1.25x the raw loop's
    rate (the node always has a frame waiting: its throughput), at 2x (overload) and as fast as it
    can; it records throughput, latency from the header stamp to the detections' arrival
@@ -58,8 +58,9 @@ if "--default-dds" not in sys.argv:
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from face_expression import offline  # noqa: E402,F401  (before ultralytics)
-from face_expression.inference import ExpressionDetector, InferenceConfig  # noqa: E402
+from face_expression.engine import offline  # noqa: E402,F401  (before ultralytics)
+from face_expression.engine.detector import ExpressionDetector, InferenceConfig  # noqa: E402
+from face_expression.ros.node_command import node_command  # noqa: E402
 
 CAMERA_W, CAMERA_H = 640, 480
 BACKENDS = ("pytorch", "onnx", "openvino", "openvino-f32")
@@ -132,7 +133,7 @@ def export_models(
     model: Path, sizes: list[int], backends: list[str], work: Path
 ) -> dict[tuple[str, int], Path]:
     """Export once per imgsz at the camera's aspect; cached in ``work`` while the .pt is unchanged."""
-    from face_expression.export import camera_shape, export, set_openvino_precision
+    from face_expression.engine.export import camera_shape, export, set_openvino_precision
 
     tag = f"{model.stem}_{int(model.stat().st_mtime)}"
     out = work / "exports" / tag
@@ -375,30 +376,17 @@ class Bench:
 NODE_PARAMS: list[str] = []
 
 
-def node_command(path: Path, imgsz: int, threads: int) -> list[str]:
+def detector_command(path: Path, imgsz: int, threads: int) -> list[str]:
     extra = [arg for param in NODE_PARAMS for arg in ("-p", param)]
-    return [
-        sys.executable,
-        "-m",
-        "face_expression.detector_node",
-        "--ros-args",
-        "-p",
-        f"model:={path}",
-        "-p",
-        f"imgsz:={imgsz}",
-        "-p",
-        f"threads:={threads}",
-        *extra,
-        "--log-level",
-        "warn",
-    ]
+    params = {"model": path, "imgsz": imgsz, "threads": threads}
+    return node_command("detector", params, [*extra, "--log-level", "warn"])
 
 
 def start_node(path: Path, imgsz: int, threads: int, log: Path) -> subprocess.Popen:
     """The detector node as its own process, its output in ``log``."""
     with open(log, "w") as log_file:
         return subprocess.Popen(
-            node_command(path, imgsz, threads),
+            detector_command(path, imgsz, threads),
             env=node_env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -589,7 +577,7 @@ def markdown(report: dict) -> str:
         "",
         "Raw = `YOLO(model).predict(frame)` (Ultralytics' loop, same backend and input shape); engine = "
         "`ExpressionDetector(frame)`; node = frames published over DDS to "
-        "`face_expression.detector_node`, detections received back. Latency = detections' arrival "
+        "`face_expression.ros.detector_node`, detections received back. Latency = detections' arrival "
         "minus the frame's header stamp. `1.25x` = published a quarter faster than the raw loop, so a "
         "frame is always waiting: the node's throughput; `2x` = twice the raw loop's rate (overload); "
         "`max` = published back to back (the publisher itself then takes a core). CPU % is of one "
@@ -796,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         print("openvino not installed: skipping OpenVINO (pip install openvino)", flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    from face_expression.model_paths import default_model_path
+    from face_expression.core.resources import default_model_path
 
     model = args.model or default_model_path()
     if not model.is_file():

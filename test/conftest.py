@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from face_photos import FACE_PHOTOS, FacePhoto
 
-from face_expression.model_paths import default_model_path
+from face_expression.core.resources import default_model_path
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import array
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from face_expression import messages
+from face_expression.ros import messages
+from face_expression.ros.node_command import node_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,11 +39,7 @@ class NodeProcess:
         args: list[str] | None = None,
         domain_id: int | None = None,
     ) -> None:
-        cmd = [sys.executable, "-m", module, "--ros-args"]
-        for key, value in params.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            cmd += ["-p", f"{key}:={text}"]
-        cmd += args or []
+        cmd = node_command(module, params, args or [])
         self.log = log
         self._file = log.open("w")
         env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")

@@ -1,0 +1,1 @@
+"""Offline data tools: data set specs and label files, splitting, building, review sheets, face finder."""

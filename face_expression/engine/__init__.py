@@ -1,0 +1,1 @@
+"""Everything that touches torch / Ultralytics: model loading, inference, export, training, evaluation."""

@@ -1,0 +1,222 @@
+"""Export a trained .pt detector to ONNX and OpenVINO for the fast CPU path.
+
+On a small robot CPU the PyTorch model is the slowest way to run YOLOv5n; ONNX Runtime and
+OpenVINO run the same network 2-4x faster (benchmarks/results/speed.md). The node loads the
+exported ``.onnx`` file or ``*_openvino_model`` folder with the same ``model`` parameter.
+
+Exports have a fixed input shape. Exporting at the camera's aspect (``--camera 640x480`` gives
+480x640 at imgsz 640) skips the padding a square export would need: 10-25% less work. Every
+export is written under ``--out`` with the shape in its name, e.g.
+``face_expression_yolov5n_480x640.onnx`` and ``face_expression_yolov5n_480x640_openvino_model/``.
+
+Works offline: the packages Ultralytics would otherwise try to pip-install (``onnx``,
+``onnxslim``, ``onnxruntime``, ``openvino``) are checked first and named if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from face_expression.engine import offline
+
+FORMATS = ("onnx", "openvino")
+#: Python modules each format needs (pip names in the message if one is missing).
+REQUIREMENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "onnx": (("onnx", "onnx"), ("onnxslim", "onnxslim"), ("onnxruntime", "onnxruntime")),
+    "openvino": (("openvino", "openvino"),),
+}
+#: OpenVINO inference precision stored in the export (applied when the node compiles it).
+OV_PRECISIONS = ("auto", "f32", "bf16", "f16")
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    """'640' -> (640, 640); '480x640' -> (480, 640) as height x width, like Ultralytics."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N or HxW (e.g. 640 or 480x640)") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or any(v < 32 or v % 32 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be multiples of 32, at least 32")
+    return values[0], values[1]
+
+
+def parse_camera(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480) as width x height, the way cameras are named."""
+    try:
+        w, h = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH (e.g. 640x480)") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be positive")
+    return w, h
+
+
+def camera_shape(imgsz: int, width: int, height: int, stride: int = 32) -> tuple[int, int]:
+    """The (h, w) input the engine would use for a .pt at ``imgsz`` on this camera (no padding rows)."""
+    gain = imgsz / max(width, height)
+    return (
+        max(stride, math.ceil(height * gain / stride) * stride),
+        max(stride, math.ceil(width * gain / stride) * stride),
+    )
+
+
+def missing_requirements(formats: list[str]) -> list[str]:
+    """Pip names of the packages the requested formats need and that are not installed."""
+    missing = []
+    for fmt in formats:
+        for module, pip_name in REQUIREMENTS[fmt]:
+            if importlib.util.find_spec(module) is None and pip_name not in missing:
+                missing.append(pip_name)
+    return missing
+
+
+def set_openvino_precision(model_dir: Path, precision: str) -> None:
+    """Store an inference precision hint in the IR; OpenVINO applies it in compile_model.
+
+    OpenVINO runs in bf16 on CPUs with AMX/AVX512-BF16 by default: fast, but a few tenths of a
+    pixel less exact. ``f32`` pins full precision for every CPU the model is deployed on.
+    """
+    if precision == "auto":
+        return
+    import openvino as ov
+
+    xml = next(model_dir.glob("*.xml"))
+    core = ov.Core()
+    model = core.read_model(str(xml))
+    model.set_rt_info(precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
+    tmp = xml.with_name(xml.stem + ".tmp.xml")
+    ov.save_model(model, str(tmp), compress_to_fp16=False)
+    del model
+    tmp.replace(xml)
+    tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+
+
+def export(
+    model: Path,
+    shape: tuple[int, int],
+    formats: list[str],
+    out_dir: Path,
+    name: str | None = None,
+    half: bool = False,
+    ov_precision: str = "auto",
+    opset: int | None = None,
+) -> list[Path]:
+    """Export ``model`` at input ``shape`` (h, w) to each format; return the written paths.
+
+    Ultralytics writes exports beside the .pt, named after it; the .pt is copied to a scratch
+    folder under the final name so parallel exports of one model at several shapes never clash.
+    """
+    offline.disable_sync()
+    from ultralytics import YOLO
+
+    h, w = shape
+    stem = name or f"{model.stem}_{h}x{w}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="fe_export_u_") as tmp:
+        src = Path(tmp) / f"{stem}.pt"
+        shutil.copy2(model, src)
+        for fmt in formats:
+            yolo = YOLO(str(src), task="detect")
+            kwargs: dict[str, object] = {"format": fmt, "imgsz": [h, w], "device": "cpu", "verbose": False}
+            if fmt == "onnx":
+                kwargs.update(simplify=True, dynamic=False, half=False)
+                if opset:
+                    kwargs["opset"] = opset
+            else:
+                kwargs.update(half=half, dynamic=False)
+            produced = Path(yolo.export(**kwargs))
+            if fmt == "openvino":
+                set_openvino_precision(produced, ov_precision)
+            target = out_dir / produced.name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            shutil.move(str(produced), str(target))
+            written.append(target)
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="face-expression-export",
+        description="Export a face_expression .pt model to ONNX and/or OpenVINO for fast CPU inference.",
+    )
+    parser.add_argument("model", type=Path, help="Ultralytics detect checkpoint (.pt)")
+    parser.add_argument(
+        "--imgsz",
+        type=parse_shape,
+        default=(640, 640),
+        help="input size: N (square, or long side with --camera) or HxW, e.g. 480x640 (default 640)",
+    )
+    parser.add_argument(
+        "--camera",
+        type=parse_camera,
+        default=None,
+        help="camera WxH, e.g. 640x480: export at that aspect (imgsz 640 -> 480x640), no padding",
+    )
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        nargs="+",
+        choices=FORMATS,
+        default=list(FORMATS),
+        help="formats to write (default: onnx openvino)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: beside the model)")
+    parser.add_argument("--name", default=None, help="file stem (default: <model stem>_<H>x<W>)")
+    parser.add_argument(
+        "--ov-precision",
+        choices=OV_PRECISIONS,
+        default="auto",
+        help="OpenVINO inference precision: auto (bf16 on CPUs with AMX, else f32), f32, bf16, f16",
+    )
+    parser.add_argument("--half", action="store_true", help="OpenVINO: store weights as FP16 (smaller file)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``face-expression-export``; exits 1 with a clear message on any problem."""
+    args = build_parser().parse_args(argv)
+    model: Path = args.model.expanduser()
+    if not model.is_file() or model.suffix != ".pt":
+        print(f"face-expression-export: {model} is not a .pt checkpoint", file=sys.stderr)
+        return 1
+    h, w = args.imgsz
+    if args.camera is not None:
+        if h != w:
+            print("face-expression-export: give --camera with a single --imgsz N, not HxW", file=sys.stderr)
+            return 1
+        h, w = camera_shape(h, *args.camera)
+    missing = missing_requirements(args.formats)
+    if missing:
+        print(
+            f"face-expression-export: missing packages for {', '.join(args.formats)}: "
+            f"pip install {' '.join(missing)}",
+            file=sys.stderr,
+        )
+        return 1
+    out_dir = (args.out or model.parent).expanduser()
+    try:
+        paths = export(
+            model, (h, w), args.formats, out_dir, args.name, args.half, args.ov_precision, args.opset
+        )
+    except Exception as exc:  # one readable line instead of an exporter traceback
+        print(f"face-expression-export: export of {model} failed: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

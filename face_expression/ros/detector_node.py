@@ -1,0 +1,243 @@
+"""The detector node: camera frames in, vision_msgs/Detection2DArray and annotated images out.
+
+Thin adapter around the ROS-free engine (face_expression.engine.detector). One worker thread
+takes the newest frame when it is free, decodes, infers and publishes; frames it had no time for
+are replaced inside the middleware (face_expression.ros.newest_message), so a fast camera never
+builds a backlog and never costs Python time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+
+import rclpy
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.exceptions import ParameterException  # wrong type/range in a params file
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from face_expression.core.drawing import annotate
+from face_expression.core.image_codec import FrameError
+from face_expression.engine.detector import ExpressionDetector, InferenceConfig, ModelError, check_config
+from face_expression.ros import messages
+from face_expression.ros.newest_message import NewestMessageReader
+from face_expression.ros.node_support import (
+    QOS_CHOICES,
+    KeyedThrottle,
+    auto_image_qos,
+    check_parameter_overrides,
+    create_node_or_exit_code,
+    default_topic,
+    image_qos,
+    latched_qos,
+)
+
+NODE_NAME = "face_expression_detector"
+DEFAULT_IMAGE_TOPIC = "camera/image_raw"
+
+_UNIT = FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)
+
+#: name -> (default, description, extra descriptor fields). Declared once, in this order.
+PARAMETERS: dict[str, tuple[object, str, dict]] = {
+    "model": (
+        "",
+        "Path to an Ultralytics detect model (.pt, .onnx or *_openvino_model folder); "
+        "empty = the bundled starter model. Changing it reloads the model.",
+        {},
+    ),
+    "imgsz": (
+        0,
+        "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "
+        "Smaller is faster.",
+        {"integer_range": [IntegerRange(from_value=0, to_value=4096, step=32)]},
+    ),
+    "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
+    "iou_threshold": (0.45, "IoU above which NMS merges boxes.", {"floating_point_range": [_UNIT]}),
+    "device": ("cpu", "Inference device: cpu, cuda, cuda:N or N.", {}),
+    "half": (False, "FP16 inference (CUDA only).", {}),
+    "max_det": (
+        100,
+        "Maximum faces per frame.",
+        {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=1)]},
+    ),
+    "agnostic_nms": (True, "One box per face across classes (a face has one expression).", {}),
+    "threads": (
+        0,
+        "CPU threads for inference; 0 = all cores.",
+        {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
+    ),
+    "image_qos": (
+        "auto",
+        f"Subscription QoS: {', '.join(QOS_CHOICES)}; depth 1. sensor_data (best effort) receives from "
+        "reliable and best-effort cameras; auto uses best effort, or reliable while every publisher "
+        "on the topic is reliable (usb_cam), so large frames are not lost in transport.",
+        {"read_only": True},
+    ),
+}
+
+_ENGINE_FIELDS = {f.name for f in dataclasses.fields(InferenceConfig)}
+
+
+class DetectorNode(Node):
+    """Subscribes ``image``; publishes ``detections``, ``annotated_image`` and ``label_info``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, (default, description, extra) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
+        check_parameter_overrides(self)  # a params-file typo must not pass silently
+        qos_name = self.get_parameter("image_qos").value
+        if qos_name not in QOS_CHOICES:
+            raise ValueError(f"image_qos={qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
+
+        self._detector = ExpressionDetector(self._config({}))  # ModelError/ValueError end start-up
+        self._detector_lock = threading.Lock()
+        self._throttle = KeyedThrottle(period_s=5.0)
+        self.frames_processed = 0
+        self.bad_frames = 0
+
+        self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
+        self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
+        self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
+        self._publish_label_info()
+
+        topic = default_topic(self, "image", DEFAULT_IMAGE_TOPIC)
+        self._topic = self.resolve_topic_name(topic)
+        self._qos_name = qos_name
+        self._sub_mode = "sensor_data" if qos_name == "auto" else qos_name
+        self.frames: NewestMessageReader[Image] = NewestMessageReader(
+            self, Image, topic, image_qos(self._sub_mode)
+        )
+        if qos_name == "auto":
+            self._qos_timer = self.create_timer(1.0, self._match_publishers)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"listening on {self._topic} ({qos_name}); model {self._detector.path} "
+            f"({self._detector.format}, classes {list(self._detector.names.values())}) on "
+            f"{self._detector.cfg.device}, imgsz {self._detector.imgsz}"
+        )
+
+    def _match_publishers(self) -> None:
+        """image_qos=auto: follow the publishers' reliability as cameras come and go."""
+        mode, qos = auto_image_qos(self, self._topic)
+        if mode == self._sub_mode:
+            return
+        self.frames.resubscribe(qos)
+        self._sub_mode = mode
+        self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
+
+    # -- parameters ------------------------------------------------------------------------
+    def _config(self, overrides: dict[str, object]) -> InferenceConfig:
+        values = {n: self.get_parameter(n).value for n in _ENGINE_FIELDS}
+        values.update({k: v for k, v in overrides.items() if k in _ENGINE_FIELDS})
+        return InferenceConfig(**values)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate run-time changes; a new model, device or precision reloads the model."""
+        changes = {p.name: p.value for p in params}
+        try:
+            cfg = self._config(changes)
+            check_config(cfg)
+            if self._detector.needs_reload(cfg):
+                detector = ExpressionDetector(cfg)
+                with self._detector_lock:
+                    self._detector = detector
+                self._publish_label_info(detector)
+                self.get_logger().info(f"loaded model {detector.path}")
+            else:
+                with self._detector_lock:
+                    self._detector.update(cfg)
+                if "conf_threshold" in changes:
+                    self._publish_label_info()
+        except (ModelError, ValueError) as exc:
+            self.get_logger().error(f"parameter change rejected: {exc}")
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _publish_label_info(self, detector: ExpressionDetector | None = None) -> None:
+        detector = detector or self._detector
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._label_pub.publish(messages.label_info(detector.names, detector.cfg.conf_threshold, header))
+
+    # -- processing ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self.frames.take(timeout=0.1)
+            if msg is not None:
+                self.process(msg)
+
+    def process(self, msg: Image) -> None:
+        """Decode, detect and publish one frame; a bad frame is logged and dropped."""
+        try:
+            image = messages.image_to_bgr(msg)
+        except FrameError as exc:
+            self.bad_frames += 1
+            if self._throttle.ready(str(exc)):
+                self.get_logger().error(f"frame dropped: {exc}")
+            return
+        try:
+            with self._detector_lock:
+                detections = self._detector(image)
+        except Exception as exc:  # a frame must never kill the node
+            self.bad_frames += 1
+            if self._throttle.ready(type(exc).__name__):
+                self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
+            return
+        self._det_pub.publish(messages.detections_to_msg(detections, msg.header))
+        if self._annotated_pub.get_subscription_count() > 0:
+            self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
+        self.frames_processed += 1
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "_worker"):  # absent when start-up failed (rclpy still destroys the node)
+            self._stop.set()
+            if self._worker.is_alive():
+                self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
+    rclpy.init(args=args)
+    node = create_node_or_exit_code(DetectorNode, NODE_NAME, (ModelError, ValueError, ParameterException))
+    if isinstance(node, int):
+        return node
+    started = time.monotonic()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        stats = node.frames.stats
+        # rosout is gone once Ctrl-C shut the context down: print the closing line instead.
+        print(
+            f"[{NODE_NAME}] processed {node.frames_processed} frames "
+            f"({node.frames_processed / elapsed:.1f}/s), skipped {stats.skipped} stale, "
+            f"{node.bad_frames} bad",
+            file=sys.stderr,
+            flush=True,
+        )
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

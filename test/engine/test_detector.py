@@ -1,0 +1,162 @@
+"""The engine with the real bundled model on real photos, and every kind of unusable model."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from face_expression.core.geometry import iou
+from face_expression.engine.detector import ExpressionDetector, InferenceConfig, ModelError, check_config
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path) -> ExpressionDetector:
+    return ExpressionDetector(InferenceConfig(model=str(model_path)))
+
+
+def test_bundled_model_classes(engine: ExpressionDetector, model_names: dict[int, str]) -> None:
+    assert engine.names == model_names
+    assert engine.format == "pt"
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "zidane"])
+def test_boxes_land_on_faces_in_image_pixels(engine: ExpressionDetector, photos, name: str) -> None:
+    photo = photos[name]
+    image = cv2.imread(str(photo.path))
+    dets = engine(image)
+    for box, label in photo.faces:
+        best = max(dets, key=lambda d: iou(d, box), default=None)
+        assert best is not None and iou(best, box) >= 0.5, f"{name}: no box on {box}, got {dets}"
+        if label != "other":
+            assert best.class_name == label
+    for d in dets:
+        assert 0 <= d.x1 < d.x2 <= image.shape[1] and 0 <= d.y1 < d.y2 <= image.shape[0]
+
+
+def test_same_face_found_at_any_camera_size(engine: ExpressionDetector, astronaut: np.ndarray) -> None:
+    """Letterbox undo: the photo scaled and placed in frames of other sizes and aspects."""
+    truth = np.array([181, 58, 269, 177], float)
+    for (w, h), scale, (dx, dy) in [
+        ((640, 480), 0.9, (150, 10)),
+        ((1280, 720), 1.2, (500, 50)),
+        ((480, 640), 0.8, (30, 200)),
+    ]:
+        frame = np.full((h, w, 3), 60, np.uint8)
+        size = round(512 * scale)
+        frame[dy : dy + size, dx : dx + size] = cv2.resize(astronaut, (size, size))
+        expected = tuple(truth * size / 512 + [dx, dy, dx, dy])
+        best = max(engine(frame), key=lambda d: iou(d, expected), default=None)
+        assert best is not None and iou(best, expected) >= 0.5, ((w, h), best, expected)
+
+
+def test_models_named_like_official_yolov5_weights_load_offline(
+    tmp_path: Path, model_path: Path, model_names: dict[int, str]
+) -> None:
+    """Ultralytics would swap *yolov5n.pt for the official yolov5nu.pt and try to download it."""
+    from ultralytics.utils.checks import check_yolov5u_filename
+
+    copy = tmp_path / "x" / "my_yolov5n.pt"
+    copy.parent.mkdir()
+    copy.write_bytes(model_path.read_bytes())
+    assert check_yolov5u_filename(str(copy), verbose=False) != str(copy) or "u" in str(copy)
+    engine = ExpressionDetector(InferenceConfig(model=str(copy)))
+    assert engine.names == model_names and engine.path == copy
+    assert copy.is_file() and not copy.is_symlink()
+
+
+def test_update_applies_thresholds_without_reload(engine: ExpressionDetector, astronaut: np.ndarray) -> None:
+    cfg = engine.cfg
+    strict = InferenceConfig(**{**cfg.__dict__, "conf_threshold": 0.999})
+    assert not engine.needs_reload(strict)
+    engine.update(strict)
+    try:
+        assert all(d.score >= 0.999 for d in engine(astronaut))
+    finally:
+        engine.update(cfg)
+    assert engine(astronaut)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"conf_threshold": 1.5}, "conf_threshold"),
+        ({"iou_threshold": -0.1}, "iou_threshold"),
+        ({"imgsz": 100}, "multiple of 32"),
+        ({"device": "tpu"}, "unknown"),
+        ({"max_det": 0}, "max_det"),
+    ],
+)
+def test_invalid_settings_are_named(change: dict, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        check_config(InferenceConfig(**change))
+
+
+def test_cuda_requested_without_cuda_is_rejected() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        check_config(InferenceConfig(device="cuda:0"))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"model file not found: .*missing\.pt"):
+        ExpressionDetector(InferenceConfig(model=str(tmp_path / "missing.pt")))
+
+
+def test_unsupported_suffix(tmp_path: Path) -> None:
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(b"x")
+    with pytest.raises(ModelError, match="unsupported model file"):
+        ExpressionDetector(InferenceConfig(model=str(weights)))
+
+
+def test_truncated_model_is_reported_and_left_untouched(tmp_path: Path, model_path: Path) -> None:
+    broken = tmp_path / "truncated.pt"
+    broken.write_bytes(model_path.read_bytes()[: model_path.stat().st_size // 2])
+    before = _digest(broken)
+    with pytest.raises(ModelError, match=r"cannot load model .*truncated\.pt"):
+        ExpressionDetector(InferenceConfig(model=str(broken)))
+    assert _digest(broken) == before
+
+
+def test_original_yolov5_checkpoint_is_explained(tmp_path: Path) -> None:
+    """A checkpoint pickled by the ultralytics/yolov5 repository refers to its `models.yolo` module."""
+    pkg = tmp_path / "yolov5_repo" / "models"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "yolo.py").write_text("import torch\nclass DetectionModel(torch.nn.Module):\n    pass\n")
+    ckpt = tmp_path / "yolov5s.pt"
+    script = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(pkg.parent)!r})
+        from models.yolo import DetectionModel
+        torch.save({{"model": DetectionModel(), "epoch": -1}}, {str(ckpt)!r})
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    with pytest.raises(ModelError, match="original ultralytics/yolov5 repository"):
+        ExpressionDetector(InferenceConfig(model=str(ckpt)))
+
+
+def test_classification_model_is_rejected(tmp_path: Path) -> None:
+    import torch
+    from ultralytics.nn.tasks import ClassificationModel
+
+    model = ClassificationModel("yolov8n-cls.yaml", nc=2, verbose=False)
+    model.names = {0: "neutral", 1: "smile"}
+    path = tmp_path / "cls.pt"
+    torch.save({"model": model.half(), "train_args": {"task": "classify"}}, path)
+    with pytest.raises(ModelError, match="'classify' model"):
+        ExpressionDetector(InferenceConfig(model=str(path)))

@@ -1,0 +1,265 @@
+"""The detector node as a real process over Fast DDS, with the bundled model and real photos."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from ros_probe import NodeProcess, Probe, other_domain, wait_until
+
+from face_expression.core.geometry import iou
+from face_expression.ros.messages import msg_to_detections
+
+NODE = "face_expression_detector"
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[NodeProcess]:
+    """The node exactly as `ros2 run face_expression detector` starts it: no parameters."""
+    proc = NodeProcess("detector", {}, tmp_path_factory.mktemp("detector") / "node.log")
+    yield proc
+    assert proc.stop() == 0, proc.output()
+
+
+@pytest.fixture(scope="module")
+def probe(detector: NodeProcess) -> Iterator[Probe]:
+    p = Probe()
+    p.watch_annotated()
+    try:
+        p.wait_for_detector()
+    except AssertionError:
+        pytest.fail(f"detector did not start:\n{detector.output()}")
+    yield p
+    p.close()
+
+
+def _assert_on_faces(msg, faces, min_iou: float = 0.5) -> None:
+    dets = msg_to_detections(msg)
+    for box, label in faces:
+        best = max(dets, key=lambda d: iou(d, box), default=None)
+        assert best is not None and iou(best, box) >= min_iou, f"no box on face {box}: {dets}"
+        if label in ("smile", "neutral"):
+            assert best.class_name == label, f"face {box} is {label}, model said {best.class_name}"
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "zidane"])
+def test_real_photo_gives_boxes_on_faces_with_same_header(
+    probe: Probe, photos, name: str, model_names: dict[int, str]
+) -> None:
+    photo = photos[name]
+    image = cv2.imread(str(photo.path))
+    stamp = (1000 + len(name), 123456789)
+    msg = probe.ask(image, stamp, frame_id=f"cam_{name}")
+    assert msg.header.frame_id == f"cam_{name}"
+    for det in msg.detections:
+        assert det.header.frame_id == f"cam_{name}"
+        assert (det.header.stamp.sec, det.header.stamp.nanosec) == stamp
+        assert det.results[0].hypothesis.class_id in model_names.values()
+        assert 0.0 < det.results[0].hypothesis.score <= 1.0
+        assert 0 <= det.bbox.center.position.x <= image.shape[1]
+        assert 0 <= det.bbox.center.position.y <= image.shape[0]
+    _assert_on_faces(msg, photo.faces)
+
+
+def test_auto_qos_follows_a_reliable_publisher(probe: Probe, detector: NodeProcess) -> None:
+    wait_until(
+        lambda: "image_qos auto: subscribing reliable" in detector.output(), 10, "no switch to reliable"
+    )
+
+
+def test_no_face_gives_an_empty_array(probe: Probe) -> None:
+    stamp = (2000, 1)
+    assert probe.ask(np.full((480, 640, 3), 90, np.uint8), stamp).detections == []
+
+
+def test_annotated_image_arrives_with_same_header(probe: Probe, astronaut: np.ndarray) -> None:
+    stamp = (3000, 7)
+    probe.ask(astronaut, stamp, frame_id="annotated_cam")
+    wait_until(lambda: any(m.header.stamp.sec == 3000 for m in probe.annotated), 20, "no annotated image")
+    msg = next(m for m in probe.annotated if m.header.stamp.sec == 3000)
+    assert msg.header.frame_id == "annotated_cam" and (msg.width, msg.height) == (512, 512)
+    drawn = np.frombuffer(msg.data, np.uint8).reshape(512, msg.step)[:, : 512 * 3].reshape(512, 512, 3)
+    assert not np.array_equal(drawn, astronaut), "no boxes drawn"
+
+
+def test_late_subscriber_gets_label_info(probe: Probe, model_names: dict[int, str]) -> None:
+    late = Probe("late_probe")
+    try:
+        late.watch_label_info()
+        wait_until(lambda: late.labels, 20, "no LabelInfo for a late subscriber")
+        info = late.labels[0]
+        assert [(c.class_id, c.class_name) for c in info.class_map] == sorted(model_names.items())
+        assert abs(info.threshold - 0.25) < 1e-6
+    finally:
+        late.close()
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgb8"])
+def test_colour_encodings_over_the_wire(probe: Probe, astronaut: np.ndarray, encoding: str) -> None:
+    msg = probe.ask(astronaut, (4000 + len(encoding), 5), encoding=encoding)
+    _assert_on_faces(msg, [((181, 58, 269, 177), "smile")])
+
+
+def test_mono_and_yuyv_frames_are_answered(probe: Probe, astronaut: np.ndarray) -> None:
+    assert probe.ask(astronaut, (4100, 1), encoding="mono8").header.frame_id == "test_cam"
+    yuyv = np.zeros((480, 640 * 2), np.uint8)
+    yuyv[:, 0::2], yuyv[:, 1::2] = 120, 128  # flat grey in YUYV
+    probe.send_raw(yuyv.tobytes(), "yuv422_yuy2", 640, 480, 1280, stamp=(4100, 2))
+    assert probe.detection_for((4100, 2)).detections == []
+
+
+BAD_FRAMES = [
+    ("unsupported", dict(data=b"\0" * 64, encoding="bayer_rggb8", width=8, height=8, step=8), "bayer_rggb8"),
+    ("zero size", dict(data=b"", encoding="rgb8", width=0, height=0, step=0), "zero width or height"),
+    ("short data", dict(data=b"\0" * 100, encoding="rgb8", width=32, height=32, step=96), "data length"),
+    ("small step", dict(data=b"\0" * 640, encoding="rgb8", width=32, height=32, step=20), "step is smaller"),
+]
+
+
+@pytest.mark.parametrize(("case", "frame", "expected"), BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
+def test_bad_frames_are_logged_and_the_node_keeps_running(
+    probe: Probe, detector: NodeProcess, astronaut: np.ndarray, case: str, frame: dict, expected: str
+) -> None:
+    probe.send_raw(**frame, stamp=(5000, len(case)))
+    wait_until(lambda: expected in detector.output(), 10, f"no log line for a bad frame ({case})")
+    line = next(x for x in detector.output().splitlines() if expected in x)
+    assert "frame dropped" in line and "ERROR" in line
+    assert detector.alive()
+    probe.ask(astronaut, (5001, len(case)))  # still answering
+
+
+def test_flood_of_100_frames_stays_responsive_and_answers_newest(probe: Probe, astronaut: np.ndarray) -> None:
+    frames = [cv2.resize(astronaut, (640, 480))] * 100
+    for i, frame in enumerate(frames):
+        probe.send(frame, (6000, i))
+    last = probe.detection_for((6000, 99), timeout=30)  # the newest frame is always processed
+    assert last.detections
+    answered = [m for m in probe.detections if m.header.stamp.sec == 6000]
+    stamps = [m.header.stamp.nanosec for m in answered]
+    assert stamps == sorted(stamps), "answers must come in order"
+    assert len(answered) < 100, "a flood faster than the model must drop stale frames, not queue them"
+    t0 = time.monotonic()
+    probe.ask(astronaut, (6001, 0), timeout=10)
+    assert time.monotonic() - t0 < 5.0, "no backlog may remain after the flood"
+
+
+def _set(probe: Probe, name: str, value) -> tuple[bool, str]:
+    client = probe.node.create_client(SetParameters, f"/{NODE}/set_parameters")
+    assert client.wait_for_service(timeout_sec=10)
+    pv = ParameterValue()
+    if isinstance(value, bool):
+        pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
+    elif isinstance(value, float):
+        pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
+    elif isinstance(value, int):
+        pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
+    else:
+        pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
+    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
+    wait_until(future.done, 30, f"set_parameters {name} timed out")
+    result = future.result().results[0]
+    probe.node.destroy_client(client)
+    return result.successful, result.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("conf_threshold", 1.5, ""),
+        ("iou_threshold", -0.1, ""),
+        ("device", "tpu", "device"),
+        ("model", "/nonexistent/model.pt", "not found"),
+        ("imgsz", 100, ""),
+    ],
+)
+def test_invalid_parameter_changes_are_rejected(probe: Probe, name: str, value, reason: str) -> None:
+    ok, why = _set(probe, name, value)
+    assert not ok and why
+    assert reason in why
+
+
+def test_valid_threshold_change_applies_at_run_time(probe: Probe, astronaut: np.ndarray) -> None:
+    before = probe.ask(astronaut, (7000, 1))
+    score = max(d.results[0].hypothesis.score for d in before.detections)
+    above = score + (1.0 - score) / 2
+    assert _set(probe, "conf_threshold", above) == (True, "")
+    try:
+        after = probe.ask(astronaut, (7000, 2))
+        assert all(d.results[0].hypothesis.score >= above for d in after.detections)
+        assert len(after.detections) < len(before.detections)
+    finally:
+        assert _set(probe, "conf_threshold", 0.25)[0]
+
+
+def test_new_model_parameter_reloads_the_model(
+    probe: Probe, detector: NodeProcess, model_path: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(model_path.read_bytes())
+    assert _set(probe, "model", str(copy)) == (True, "")
+    wait_until(lambda: f"loaded model {copy}" in detector.output(), 10, "no reload logged")
+    assert probe.ask(astronaut, (7100, 1)).detections
+
+
+def _start_failure(tmp_path: Path, model: str) -> str:
+    proc = NodeProcess("detector", {"model": model}, tmp_path / "node.log")
+    try:
+        code = proc.wait_exit(timeout=60)
+    finally:
+        proc.stop()
+    out = proc.output()
+    assert code == 1, out
+    assert "Traceback" not in out, out
+    return out
+
+
+def test_missing_model_exits_with_one_clear_error(tmp_path: Path) -> None:
+    out = _start_failure(tmp_path, str(tmp_path / "nope.pt"))
+    assert "model file not found" in out and "nope.pt" in out
+
+
+def test_corrupt_model_exits_with_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"this is not a checkpoint" * 100)
+    before = bad.read_bytes()
+    out = _start_failure(tmp_path, str(bad))
+    assert "cannot load model" in out and "corrupt.pt" in out
+    assert bad.read_bytes() == before, "the user's file must be left untouched"
+
+
+def test_sensor_data_qos_receives_from_a_best_effort_camera(
+    tmp_path: Path, model_path: Path, astronaut: np.ndarray
+) -> None:
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    domain = other_domain()  # away from the module's detector, which would answer too
+    proc = NodeProcess("detector", {"image_qos": "sensor_data"}, tmp_path / "node.log", domain_id=domain)
+    probe = Probe("best_effort_probe", domain_id=domain)
+    try:
+        probe.node.destroy_publisher(probe.images)
+        probe.images = probe.node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        probe.wait_for_detector()
+        small = cv2.resize(astronaut, (256, 256))  # fits a shared-memory segment
+        msg = probe.ask(small, (8000, 1))
+        _assert_on_faces(msg, [((90, 29, 134, 88), "any")])
+        assert "image_qos auto" not in proc.output()
+    finally:
+        probe.close()
+        assert proc.stop() == 0
+
+
+def test_bad_image_qos_exits_with_one_clear_error(tmp_path: Path, model_path: Path) -> None:
+    proc = NodeProcess("detector", {"image_qos": "fastest"}, tmp_path / "node.log")
+    try:
+        assert proc.wait_exit(timeout=60) == 1
+    finally:
+        proc.stop()
+    assert "image_qos='fastest' is unknown" in proc.output()
