@@ -130,7 +130,8 @@ class Score:
 
 # -- methods ----------------------------------------------------------------------------------------
 def starter_method(model: Path, imgsz: int, conf: float, threads: int) -> Method:
-    from face_expression.engine.detector import ExpressionDetector, InferenceConfig
+    from face_expression.engine.config import InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector
 
     det = ExpressionDetector(
         InferenceConfig(model=str(model), imgsz=imgsz, conf_threshold=conf, threads=threads)
@@ -232,7 +233,8 @@ FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 def fer_yolo_method(weights: Path, imgsz: int, conf: float, threads: int) -> Method:
-    from face_expression.engine.detector import ExpressionDetector, InferenceConfig
+    from face_expression.engine.config import InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector
 
     det = ExpressionDetector(
         InferenceConfig(model=str(weights), imgsz=imgsz, conf_threshold=conf, threads=threads)
@@ -321,7 +323,9 @@ def main() -> None:
         fer_child(*sys.argv[2:])
         return
     sys.path.insert(0, str(ROOT))
-    from face_expression.engine import offline  # noqa: F401  (before ultralytics)
+    from face_expression.engine import offline
+
+    offline.prepare_environment()  # before anything imports torch or ultralytics
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=Path("/work/data/starter/yolo/test_manifest.json"))

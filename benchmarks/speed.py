@@ -58,9 +58,13 @@ if "--default-dds" not in sys.argv:
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from face_expression.engine import offline  # noqa: E402,F401  (before ultralytics)
-from face_expression.engine.detector import ExpressionDetector, InferenceConfig  # noqa: E402
+from face_expression.engine import offline  # noqa: E402
+from face_expression.engine.backends import loadable_name, read_export_metadata, use_compiled_openvino  # noqa: E402
+from face_expression.engine.config import InferenceConfig  # noqa: E402
+from face_expression.engine.detector import ExpressionDetector  # noqa: E402
 from face_expression.ros.node_command import node_command  # noqa: E402
+
+offline.prepare_environment()  # before torch: offline, idle threads sleep unless the caller chose
 
 CAMERA_W, CAMERA_H = 640, 480
 BACKENDS = ("pytorch", "onnx", "openvino", "openvino-f32")
@@ -115,18 +119,6 @@ def stand_in_model(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.half(), "train_args": {}}, path)
     return path
-
-
-def loadable(path: Path, work: Path) -> str:
-    """A path Ultralytics loads as is (it renames '*yolov5n.pt' to '*yolov5nu.pt' and downloads it)."""
-    if path.suffix != ".pt":
-        return str(path)
-    link_dir = work / "u_links"
-    link_dir.mkdir(parents=True, exist_ok=True)
-    link = link_dir / path.name
-    if not link.exists():
-        link.symlink_to(path.resolve())
-    return str(link)
 
 
 def export_models(
@@ -191,7 +183,8 @@ class RawLoop:
         from ultralytics import YOLO
 
         self.path = path
-        self.model = YOLO(loadable(path, work), task="detect")
+        with loadable_name(path) as name:  # .pt weights are read here, the link may go afterwards
+            self.model = YOLO(name, task="detect")
         self.fixed = _export_imgsz(path) if backend != "pytorch" else None
         self.kwargs = {
             "imgsz": list(self.fixed) if self.fixed else imgsz,
@@ -208,24 +201,14 @@ class RawLoop:
         # Ultralytics' select_device resets torch to cpu_count-1 threads: use the engine's count.
         self.torch.set_num_threads(self.threads)
         if self.backend == "openvino-f32":  # Ultralytics ignores our stored hint: compile f32 the same way
-            inner = self.model.predictor.model.backend
-            xml = next(self.path.glob("*.xml"))
-            import openvino as ov
-
-            inner.ov_compiled_model = inner.compile_model(
-                ov.Core().read_model(str(xml)),
-                config={"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"},
-            )
+            use_compiled_openvino(self.model, next(self.path.glob("*.xml")), "f32")
 
     def __call__(self, frame: np.ndarray) -> int:
         return len(self.model.predict(frame, **self.kwargs)[0].boxes)
 
 
 def _export_imgsz(path: Path) -> tuple[int, int]:
-    from ultralytics.nn.backends.base import BaseBackend
-
-    meta = BaseBackend.read_metadata(path)
-    imgsz = meta.get("imgsz")
+    imgsz = read_export_metadata(path).get("imgsz")
     if isinstance(imgsz, str):
         import ast
 

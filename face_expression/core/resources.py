@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = "face_expression"
@@ -33,25 +30,3 @@ def default_model_path() -> Path:
 def sample_stream_path() -> Path:
     """The bundled sample clip used by the demo."""
     return share_dir() / "media" / "carphone.mp4"
-
-
-@contextlib.contextmanager
-def ultralytics_loadable(path: str | Path) -> Iterator[str]:
-    """A name for ``path`` that Ultralytics loads as it is.
-
-    Ultralytics rewrites any ``*yolov5n.pt`` path without a letter "u" to ``*yolov5nu.pt`` and
-    then tries to download that official file. Our models are named face_expression_yolov5n_starter.pt,
-    so such a path is handed over as a link in a folder whose name has a "u"; the user's file is
-    never touched.
-    """
-    from ultralytics.utils.checks import check_yolov5u_filename
-
-    path = Path(path)
-    name = str(path)
-    if path.suffix != ".pt" or check_yolov5u_filename(name, verbose=False) == name:
-        yield name
-        return
-    with tempfile.TemporaryDirectory(prefix="face_expression_unaltered_") as tmp:
-        link = Path(tmp) / path.name
-        link.symlink_to(path.resolve())
-        yield str(link)

@@ -25,10 +25,12 @@ import cv2
 import numpy as np
 
 from face_expression.core import metrics as fm
-from face_expression.core.resources import default_model_path, ultralytics_loadable
+from face_expression.core.resources import default_model_path
 from face_expression.data.spec import DataSetError, DataSpec, check, label_path, load, read_labels, stage
-from face_expression.engine import offline  # sets YOLO_OFFLINE before ultralytics is imported
-from face_expression.engine.detector import ExpressionDetector, InferenceConfig, ModelError
+from face_expression.engine import offline
+from face_expression.engine.backends import loadable_name
+from face_expression.engine.config import InferenceConfig, ModelError
+from face_expression.engine.detector import ExpressionDetector
 
 
 class EvalError(RuntimeError):
@@ -130,17 +132,17 @@ def ultralytics_val(model: Path, staged_yaml: Path, split: str, args: argparse.N
     """mAP50, mAP50-95 and curve plots from Ultralytics' validator."""
     from ultralytics import YOLO
 
-    from face_expression.engine.training import ultralytics_device
+    from face_expression.engine.training import checked_device
 
     offline.prepare_ultralytics()
-    with ultralytics_loadable(model) as loadable:
+    with loadable_name(model) as loadable:
         yolo = YOLO(loadable, task="detect")
     result = yolo.val(
         data=str(staged_yaml),
         split=split,
         imgsz=args.imgsz,
         batch=args.batch,
-        device=ultralytics_device(args.device),
+        device=checked_device(args.device),
         plots=True,
         project=str(out),
         name="ultralytics",

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from face_expression.core.geometry import Letterbox
 from face_expression.engine import offline
+from face_expression.engine.backends import loadable_name
 
 FORMATS = ("onnx", "openvino")
 #: Python modules each format needs (pip names in the message if one is missing).
@@ -62,11 +63,8 @@ def parse_camera(text: str) -> tuple[int, int]:
 
 def camera_shape(imgsz: int, width: int, height: int, stride: int = 32) -> tuple[int, int]:
     """The (h, w) input the engine would use for a .pt at ``imgsz`` on this camera (no padding rows)."""
-    gain = imgsz / max(width, height)
-    return (
-        max(stride, math.ceil(height * gain / stride) * stride),
-        max(stride, math.ceil(width * gain / stride) * stride),
-    )
+    lb = Letterbox.for_imgsz(width, height, imgsz, stride)
+    return lb.dst_h, lb.dst_w
 
 
 def missing_requirements(formats: list[str]) -> list[str]:
@@ -100,6 +98,18 @@ def set_openvino_precision(model_dir: Path, precision: str) -> None:
     tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
 
 
+def _export_one(yolo, fmt: str, shape: tuple[int, int], half: bool, opset: int | None) -> Path:
+    """One Ultralytics export at a fixed (h, w); returns what it wrote (beside the loaded .pt)."""
+    kwargs: dict[str, object] = {"format": fmt, "imgsz": list(shape), "device": "cpu", "verbose": False}
+    if fmt == "onnx":
+        kwargs.update(simplify=True, dynamic=False, half=False)
+        if opset:
+            kwargs["opset"] = opset
+    else:
+        kwargs.update(half=half, dynamic=False)
+    return Path(yolo.export(**kwargs))
+
+
 def export(
     model: Path,
     shape: tuple[int, int],
@@ -113,7 +123,8 @@ def export(
     """Export ``model`` at input ``shape`` (h, w) to each format; return the written paths.
 
     Ultralytics writes exports beside the .pt, named after it; the .pt is copied to a scratch
-    folder under the final name so parallel exports of one model at several shapes never clash.
+    folder under the final name so parallel exports of one model at several shapes never clash
+    (and loaded through loadable_name, so a '*yolov5n' stem is not renamed to the official file).
     """
     offline.disable_sync()
     from ultralytics import YOLO
@@ -122,25 +133,18 @@ def export(
     stem = name or f"{model.stem}_{h}x{w}"
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="fe_export_u_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="face_expression_export_") as tmp:
         src = Path(tmp) / f"{stem}.pt"
         shutil.copy2(model, src)
         for fmt in formats:
-            yolo = YOLO(str(src), task="detect")
-            kwargs: dict[str, object] = {"format": fmt, "imgsz": [h, w], "device": "cpu", "verbose": False}
-            if fmt == "onnx":
-                kwargs.update(simplify=True, dynamic=False, half=False)
-                if opset:
-                    kwargs["opset"] = opset
-            else:
-                kwargs.update(half=half, dynamic=False)
-            produced = Path(yolo.export(**kwargs))
-            if fmt == "openvino":
-                set_openvino_precision(produced, ov_precision)
-            target = out_dir / produced.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            shutil.move(str(produced), str(target))
+            with loadable_name(src) as loadable:
+                produced = _export_one(YOLO(loadable, task="detect"), fmt, shape, half, opset)
+                if fmt == "openvino":
+                    set_openvino_precision(produced, ov_precision)
+                target = out_dir / produced.name
+                if target.exists():
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+                shutil.move(str(produced), str(target))
             written.append(target)
     return written
 

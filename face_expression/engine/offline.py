@@ -1,8 +1,12 @@
-"""Keep Ultralytics off the network: import this module before ``ultralytics``.
+"""Process start-up settings for everything that may import torch or Ultralytics.
 
-Robots often run without internet, and a perception node must never stall on a download,
-an update check or telemetry. ``YOLO_OFFLINE`` makes Ultralytics treat the machine as
-offline (no checks, no events); settings sync is turned off as well.
+Robots often run without internet, and a perception node must never stall on a download, an
+update check or telemetry: ``YOLO_OFFLINE`` makes Ultralytics treat the machine as offline, and
+settings sync is turned off as well. Idle OpenMP threads sleep instead of spinning: on a small CPU
+shared with a camera driver, DDS and other nodes, spinning threads starve them (YOLOv5n at 320 with
+2 threads took ~100 ms per frame with spinning and ~30 ms without on a loaded 2-core machine).
+OpenMP reads its policy when torch loads, so :func:`prepare_environment` runs first in every entry
+point, before anything imports torch; nothing here changes the environment at import time.
 """
 
 from __future__ import annotations
@@ -12,11 +16,25 @@ import shutil
 import sys
 from pathlib import Path
 
-os.environ["YOLO_OFFLINE"] = "1"
+
+def prepare_environment() -> None:
+    """Set the process-wide defaults; call before torch/ultralytics are imported. Idempotent.
+
+    An explicit ``OMP_WAIT_POLICY`` from the caller wins (``ACTIVE`` lets threads spin again).
+    """
+    os.environ["YOLO_OFFLINE"] = "1"
+    if "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules:
+        print(
+            "warning: torch was imported before face_expression set OMP_WAIT_POLICY=PASSIVE; "
+            "idle threads may spin (call prepare_environment() first, or export OMP_WAIT_POLICY)",
+            file=sys.stderr,
+        )
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def disable_sync() -> None:
     """Turn Ultralytics' settings sync (telemetry) off, writing the settings file only if needed."""
+    prepare_environment()
     from ultralytics.utils import SETTINGS
 
     if SETTINGS.get("sync", False):
@@ -31,6 +49,7 @@ def ensure_local_fonts() -> None:
     Ultralytics; a copy under the name Ultralytics asks for, written only if absent, keeps
     plotting local. Lettering in plots is then DejaVu Sans.
     """
+    prepare_environment()
     import matplotlib
     from ultralytics.utils import USER_CONFIG_DIR
 

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import yaml
 
-from face_expression.core.resources import ultralytics_loadable
 from face_expression.data.spec import DataSetError, DataSpec, check, fingerprint, load, stage
-from face_expression.engine import offline  # sets YOLO_OFFLINE before ultralytics is imported
+from face_expression.engine import offline
+from face_expression.engine.backends import loadable_name
+from face_expression.engine.devices import check_device, default_device, ultralytics_device
 
 MODEL_SIZES = ("n", "s", "m", "l", "x")
 DEFAULT_PROJECT = Path("runs") / "face_expression"
@@ -37,23 +38,13 @@ class TrainError(RuntimeError):
     """A training request that cannot run; the message says what to do."""
 
 
-def ultralytics_device(device: str) -> str:
-    """'cpu' / 'cuda' / 'cuda:N' / 'N' -> the string Ultralytics expects, after checking it exists."""
-    from face_expression.engine.detector import check_device
-
+def checked_device(device: str) -> str:
+    """The Ultralytics device string for ``device``, after checking it exists."""
     try:
         check_device(device)
     except ValueError as exc:
         raise TrainError(str(exc)) from exc
-    if device == "cpu":
-        return "cpu"
-    return device.split(":", 1)[1] if ":" in device else ("0" if device == "cuda" else device)
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return ultralytics_device(device)
 
 
 def model_source(model: str) -> tuple[str, str]:
@@ -214,7 +205,7 @@ def run(args: argparse.Namespace) -> dict:
     if existing and not args.force:
         raise TrainError(f"{existing[0]} already exists; pass --force to overwrite it or choose --output")
     project = args.project.expanduser().resolve()
-    device = ultralytics_device(args.device or default_device())
+    device = checked_device(args.device or default_device())
 
     offline.prepare_ultralytics()
     from ultralytics import YOLO
@@ -222,7 +213,7 @@ def run(args: argparse.Namespace) -> dict:
     spec: DataSpec | None = None
     if args.resume:
         last = find_last(project, name, args.resume)
-        with ultralytics_loadable(last) as loadable:
+        with loadable_name(last) as loadable:
             model = YOLO(loadable)
         if (model.ckpt or {}).get("epoch", -1) == -1:
             raise TrainError(
@@ -267,7 +258,7 @@ def run(args: argparse.Namespace) -> dict:
             "plots": True,
         }
         train_args.update(parse_overrides(args.set))
-        with ultralytics_loadable(source) as loadable:  # the link lives as long as training
+        with loadable_name(source) as loadable:  # the link lives as long as training
             model = YOLO(loadable)
             model.train(**train_args)
     trainer = model.trainer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -19,12 +19,8 @@ from std_msgs.msg import Header
 
 from face_expression.core.frame_source import FrameSource, SourceError
 from face_expression.ros import messages
-from face_expression.ros.node_support import (
-    check_parameter_overrides,
-    create_node_or_exit_code,
-    default_topic,
-    image_qos,
-)
+from face_expression.ros.qos import image_qos
+from face_expression.ros.startup import create_node_or_exit_code, declare_parameters, default_topic
 
 NODE_NAME = "face_expression_camera"
 ENCODINGS = ("rgb8", "bgr8")
@@ -54,10 +50,7 @@ class CameraNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
-        check_parameter_overrides(self)  # a params-file typo must not pass silently
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         if p["encoding"] not in ENCODINGS:
             raise ValueError(f"encoding={p['encoding']!r} is unsupported; use one of {', '.join(ENCODINGS)}")
         self._source = FrameSource(str(p["source"]), bool(p["loop"]), int(p["width"]), int(p["height"]))

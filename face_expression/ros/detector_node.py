@@ -1,9 +1,11 @@
 """The detector node: camera frames in, vision_msgs/Detection2DArray and annotated images out.
 
-Thin adapter around the ROS-free engine (face_expression.engine.detector). One worker thread
-takes the newest frame when it is free, decodes, infers and publishes; frames it had no time for
-are replaced inside the middleware (face_expression.ros.newest_message), so a fast camera never
-builds a backlog and never costs Python time.
+Thin adapter around the ROS-free engine (face_expression.engine). One worker thread takes the
+newest frame when it is free, decodes, infers and publishes; frames it had no time for are
+replaced inside the middleware (face_expression.ros.newest_message), so a fast camera never builds
+a backlog and never costs Python time. A new model loads on a thread of its own
+(engine/hot_swap.py): the executor keeps serving parameters and services, and frames keep flowing
+on the running model until the new one is ready.
 """
 
 from __future__ import annotations
@@ -14,12 +16,7 @@ import threading
 import time
 
 import rclpy
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, SetParametersResult
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -30,18 +27,19 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression.core.drawing import annotate
 from face_expression.core.image_codec import FrameError
-from face_expression.engine.detector import ExpressionDetector, InferenceConfig, ModelError, check_config
+from face_expression.core.throttle import KeyedThrottle
+from face_expression.engine import backends, offline
+from face_expression.engine.config import InferenceConfig, ModelError, check_config, resolve_model_path
+from face_expression.engine.detector import ExpressionDetector
+from face_expression.engine.hot_swap import HotSwapDetector
 from face_expression.ros import messages
-from face_expression.ros.newest_message import NewestMessageReader
-from face_expression.ros.node_support import (
-    QOS_CHOICES,
-    KeyedThrottle,
-    auto_image_qos,
-    check_parameter_overrides,
+from face_expression.ros.newest_message import READER_CHOICES, NewestMessageReader, newest_message_reader
+from face_expression.ros.qos import QOS_CHOICES, auto_image_qos, image_qos, latched_qos
+from face_expression.ros.startup import (
+    ParameterTable,
     create_node_or_exit_code,
+    declare_parameters,
     default_topic,
-    image_qos,
-    latched_qos,
 )
 
 NODE_NAME = "face_expression_detector"
@@ -50,7 +48,7 @@ DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 _UNIT = FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)
 
 #: name -> (default, description, extra descriptor fields). Declared once, in this order.
-PARAMETERS: dict[str, tuple[object, str, dict]] = {
+PARAMETERS: ParameterTable = {
     "model": (
         "",
         "Path to an Ultralytics detect model (.pt, .onnx or *_openvino_model folder); "
@@ -85,6 +83,14 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
         "on the topic is reliable (usb_cam), so large frames are not lost in transport.",
         {"read_only": True},
     ),
+    "frame_reader": (
+        "auto",
+        f"How the worker gets the newest frame: {', '.join(READER_CHOICES)}. take: straight from the "
+        "middleware's keep-last-1 reader (needs rclpy internals; fastest under overload); callback: "
+        "an executor callback stores the newest frame (public API only); auto: take where this rclpy "
+        "supports it, else callback.",
+        {"read_only": True},
+    ),
 }
 
 _ENGINE_FIELDS = {f.name for f in dataclasses.fields(InferenceConfig)}
@@ -95,15 +101,18 @@ class DetectorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
-        check_parameter_overrides(self)  # a params-file typo must not pass silently
+        declare_parameters(self, PARAMETERS)
         qos_name = self.get_parameter("image_qos").value
         if qos_name not in QOS_CHOICES:
             raise ValueError(f"image_qos={qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
+        problem = backends.version_problem()
+        if problem:
+            self.get_logger().warning(problem)
 
-        self._detector = ExpressionDetector(self._config({}))  # ModelError/ValueError end start-up
-        self._detector_lock = threading.Lock()
+        # ModelError/ValueError end start-up
+        self._detector = HotSwapDetector(
+            ExpressionDetector(self._config({})), self._on_model_loaded, self._on_model_failed
+        )
         self._throttle = KeyedThrottle(period_s=5.0)
         self.frames_processed = 0
         self.bad_frames = 0
@@ -117,8 +126,8 @@ class DetectorNode(Node):
         self._topic = self.resolve_topic_name(topic)
         self._qos_name = qos_name
         self._sub_mode = "sensor_data" if qos_name == "auto" else qos_name
-        self.frames: NewestMessageReader[Image] = NewestMessageReader(
-            self, Image, topic, image_qos(self._sub_mode)
+        self.frames: NewestMessageReader[Image] = newest_message_reader(
+            self, Image, topic, image_qos(self._sub_mode), self.get_parameter("frame_reader").value
         )
         if qos_name == "auto":
             self._qos_timer = self.create_timer(1.0, self._match_publishers)
@@ -127,10 +136,11 @@ class DetectorNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
         self._worker.start()
+        detector = self._detector.detector
         self.get_logger().info(
-            f"listening on {self._topic} ({qos_name}); model {self._detector.path} "
-            f"({self._detector.format}, classes {list(self._detector.names.values())}) on "
-            f"{self._detector.cfg.device}, imgsz {self._detector.imgsz}"
+            f"listening on {self._topic} ({qos_name}, {self.frames.kind} reader); model {detector.path} "
+            f"({detector.format}, classes {list(detector.names.values())}) on "
+            f"{detector.cfg.device}, imgsz {detector.imgsz}"
         )
 
     def _match_publishers(self) -> None:
@@ -149,20 +159,20 @@ class DetectorNode(Node):
         return InferenceConfig(**values)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        """Validate run-time changes; a new model, device or precision reloads the model."""
+        """Validate run-time changes at once; a new model, device or precision loads in the background."""
         changes = {p.name: p.value for p in params}
         try:
             cfg = self._config(changes)
             check_config(cfg)
-            if self._detector.needs_reload(cfg):
-                detector = ExpressionDetector(cfg)
-                with self._detector_lock:
-                    self._detector = detector
-                self._publish_label_info(detector)
-                self.get_logger().info(f"loaded model {detector.path}")
+            running = self._detector.detector
+            if running.needs_reload(cfg):
+                resolve_model_path(cfg.model)  # a missing or unsupported file is rejected now
+                self._detector.load(cfg)
+                self.get_logger().info(
+                    f"loading model {cfg.model or '(bundled)'}; the running one serves meanwhile"
+                )
             else:
-                with self._detector_lock:
-                    self._detector.update(cfg)
+                self._detector.update(cfg)
                 if "conf_threshold" in changes:
                     self._publish_label_info()
         except (ModelError, ValueError) as exc:
@@ -170,8 +180,20 @@ class DetectorNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
+    def _on_model_loaded(self, detector: ExpressionDetector) -> None:
+        self._publish_label_info(detector)
+        self.get_logger().info(f"loaded model {detector.path} ({detector.format}, imgsz {detector.imgsz})")
+
+    def _on_model_failed(self, cfg: InferenceConfig, exc: Exception) -> None:
+        """Keep the running model and put the parameters back to what it runs with."""
+        running = self._detector.detector.cfg
+        self.get_logger().error(f"model load failed, keeping {self._detector.detector.path}: {exc}")
+        self.set_parameters(
+            [Parameter(name, value=getattr(running, name)) for name in ("model", "device", "half")]
+        )
+
     def _publish_label_info(self, detector: ExpressionDetector | None = None) -> None:
-        detector = detector or self._detector
+        detector = detector or self._detector.detector
         header = Header(stamp=self.get_clock().now().to_msg())
         self._label_pub.publish(messages.label_info(detector.names, detector.cfg.conf_threshold, header))
 
@@ -192,8 +214,7 @@ class DetectorNode(Node):
                 self.get_logger().error(f"frame dropped: {exc}")
             return
         try:
-            with self._detector_lock:
-                detections = self._detector(image)
+            detections = self._detector(image)
         except Exception as exc:  # a frame must never kill the node
             self.bad_frames += 1
             if self._throttle.ready(type(exc).__name__):
@@ -209,11 +230,13 @@ class DetectorNode(Node):
             self._stop.set()
             if self._worker.is_alive():
                 self._worker.join(timeout=5.0)
+            self._detector.join(timeout=5.0)
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
+    offline.prepare_environment()  # before torch is imported
     rclpy.init(args=args)
     node = create_node_or_exit_code(DetectorNode, NODE_NAME, (ModelError, ValueError, ParameterException))
     if isinstance(node, int):

@@ -1,13 +1,15 @@
-"""A subscription whose newest message a worker thread takes when it is ready for one.
+"""Subscriptions whose newest message a worker thread takes when it is ready for one.
 
-The executor never runs this subscription. Its reader keeps one message (keep-last, depth 1),
-so a frame the worker had no time for is replaced inside the middleware, in C++, without ever
-being deserialized into Python. With an executor callback instead, every frame of a camera
-faster than the model is taken and converted while the worker waits for the GIL: measured on
-2 cores at twice the model's rate, that halved the node's throughput (benchmarks/README.md).
+Two readers with one interface (``take``, ``resubscribe``, ``stats``):
 
-rclpy has no public API for taking from a subscription outside an executor; this uses the same
-wait-set calls as ``rclpy.wait_for_message``.
+- ``TakingReader`` (the default where rclpy_internals allows it): the executor never runs the
+  subscription. Its reader keeps one message (keep-last, depth 1), so a frame the worker had no
+  time for is replaced inside the middleware, in C++, without ever being deserialized into Python.
+  With an executor callback instead, every frame of a camera faster than the model is taken and
+  converted while the worker waits for the GIL: measured on 2 cores at twice the model's rate,
+  that halved the node's throughput (benchmarks/README.md).
+- ``CallbackReader``: public API only, a keep-last-1 subscription whose executor callback stores
+  the newest message for the worker. Slower under overload, but it works on any rclpy.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from rclpy.callback_groups import CallbackGroup
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.callback_groups import CallbackGroup, MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from face_expression.ros.rclpy_internals import internals_problem, take_when_ready
+
 M = TypeVar("M")
+READER_CHOICES = ("auto", "take", "callback")
 
 
 class _NotForExecutors(CallbackGroup):
@@ -44,12 +48,15 @@ def _unused(_msg: object) -> None:
 @dataclass
 class ReaderStats:
     taken: int = 0
-    #: frames a publisher sent that were replaced before being taken (publication sequence gaps)
+    #: frames replaced before being taken: publication sequence gaps (take), or frames the callback
+    #: stored over an untaken one (callback; frames the middleware replaced first go uncounted)
     skipped: int = 0
 
 
-class NewestMessageReader(Generic[M]):
-    """Subscribe ``topic``; :meth:`take` returns the newest message not yet taken."""
+class TakingReader(Generic[M]):
+    """Subscribe ``topic``; :meth:`take` returns the newest message not yet taken (rclpy internals)."""
+
+    kind = "take"
 
     def __init__(self, node: Node, msg_type: type[M], topic: str, qos: QoSProfile) -> None:
         self._node = node
@@ -78,16 +85,8 @@ class NewestMessageReader(Generic[M]):
             context = self._node.context
             if not context.ok():
                 return None
-            sub = self._sub
             try:
-                with sub.handle:
-                    wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, context.handle)
-                    wait_set.clear_entities()
-                    wait_set.add_subscription(sub.handle)
-                    wait_set.wait(int(timeout * 1e9))  # releases the GIL while it waits
-                    if sub.handle.pointer not in wait_set.get_ready_entities("subscription"):
-                        return None
-                    taken = sub.handle.take_message(sub.msg_type, sub.raw)
+                taken = take_when_ready(self._node, self._sub, timeout)
             except Exception:
                 if not context.ok():  # Ctrl-C shut the context down while we waited
                     return None
@@ -107,3 +106,63 @@ class NewestMessageReader(Generic[M]):
         if self._last_seq and seq > self._last_seq + 1:
             self.stats.skipped += seq - self._last_seq - 1
         self._last_seq = seq
+
+
+class CallbackReader(Generic[M]):
+    """The public-API reader: an executor callback keeps the newest message for :meth:`take`."""
+
+    kind = "callback"
+
+    def __init__(self, node: Node, msg_type: type[M], topic: str, qos: QoSProfile) -> None:
+        self._node = node
+        self._msg_type = msg_type
+        self._topic = topic
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._ready = threading.Condition()
+        self._newest: M | None = None
+        self._sub = self._subscribe(qos)
+        self.stats = ReaderStats()
+
+    def _subscribe(self, qos: QoSProfile):
+        return self._node.create_subscription(
+            self._msg_type, self._topic, self._store, qos, callback_group=self._group
+        )
+
+    def _store(self, msg: M) -> None:
+        with self._ready:
+            if self._newest is not None:
+                self.stats.skipped += 1
+            self._newest = msg
+            self._ready.notify()
+
+    def resubscribe(self, qos: QoSProfile) -> None:
+        self._node.destroy_subscription(self._sub)
+        self._sub = self._subscribe(qos)
+
+    def take(self, timeout: float) -> M | None:
+        with self._ready:
+            if self._newest is None:
+                self._ready.wait(timeout)
+            msg, self._newest = self._newest, None
+        if msg is not None:
+            self.stats.taken += 1
+        return msg
+
+
+NewestMessageReader = TakingReader | CallbackReader
+
+
+def newest_message_reader(
+    node: Node, msg_type: type[M], topic: str, qos: QoSProfile, kind: str = "auto"
+) -> TakingReader[M] | CallbackReader[M]:
+    """The reader ``kind`` asks for; ``auto`` takes directly unless this rclpy's internals differ."""
+    if kind not in READER_CHOICES:
+        raise ValueError(f"frame_reader={kind!r} is unknown; use one of {', '.join(READER_CHOICES)}")
+    problem = internals_problem()
+    if kind == "take" and problem:
+        raise ValueError(f"frame_reader=take cannot be used: {problem}; use auto or callback")
+    if kind == "callback" or (kind == "auto" and problem):
+        if problem and kind == "auto":
+            node.get_logger().warning(f"{problem}: reading frames through an executor callback instead")
+        return CallbackReader(node, msg_type, topic, qos)
+    return TakingReader(node, msg_type, topic, qos)

@@ -22,7 +22,7 @@ from vision_msgs.msg import Detection2DArray
 
 from face_expression.core.image_codec import FrameError
 from face_expression.ros import messages
-from face_expression.ros.node_support import image_qos
+from face_expression.ros.qos import image_qos
 
 NODE_NAME = "face_expression_recorder"
 

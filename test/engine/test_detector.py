@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 
 from face_expression.core.geometry import iou
-from face_expression.engine.detector import ExpressionDetector, InferenceConfig, ModelError, check_config
+from face_expression.engine.config import InferenceConfig, ModelError, check_config
+from face_expression.engine.detector import ExpressionDetector
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +60,36 @@ def test_same_face_found_at_any_camera_size(engine: ExpressionDetector, astronau
 
 
 def test_models_named_like_official_yolov5_weights_load_offline(
-    tmp_path: Path, model_path: Path, model_names: dict[int, str]
+    model_path: Path, model_names: dict[int, str]
 ) -> None:
-    """Ultralytics would swap *yolov5n.pt for the official yolov5nu.pt and try to download it."""
+    """Ultralytics would swap *yolov5n.pt for the official yolov5nu.pt and try to download it.
+
+    It only does so for paths without a letter "u" anywhere, so the copy goes to such a folder
+    (pytest's tmp_path often has one) and the test first checks the rename would really happen.
+    """
     from ultralytics.utils.checks import check_yolov5u_filename
 
-    copy = tmp_path / "x" / "my_yolov5n.pt"
-    copy.parent.mkdir()
-    copy.write_bytes(model_path.read_bytes())
-    assert check_yolov5u_filename(str(copy), verbose=False) != str(copy) or "u" in str(copy)
-    engine = ExpressionDetector(InferenceConfig(model=str(copy)))
-    assert engine.names == model_names and engine.path == copy
-    assert copy.is_file() and not copy.is_symlink()
+    folder = Path(tempfile.mkdtemp(prefix="fe", dir="/tmp"))
+    while "u" in str(folder):  # mkdtemp's random letters may hold one
+        folder.rmdir()
+        folder = Path(tempfile.mkdtemp(prefix="fe", dir="/tmp"))
+    try:
+        copy = folder / "my_yolov5n.pt"
+        copy.write_bytes(model_path.read_bytes())
+        assert check_yolov5u_filename(str(copy), verbose=False) == str(folder / "my_yolov5nu.pt")
+        engine = ExpressionDetector(InferenceConfig(model=str(copy)))
+        assert engine.names == model_names and engine.path == copy
+        assert copy.is_file() and not copy.is_symlink()
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_the_shipped_model_loads_verbatim_with_ultralytics(model_path: Path, model_names) -> None:
+    """A user's script or the `yolo` CLI loads the shipped file as it is: no rename, no download."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(model_path))
+    assert model.task == "detect" and model.names == model_names
 
 
 def test_update_applies_thresholds_without_reload(engine: ExpressionDetector, astronaut: np.ndarray) -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from face_expression.core.detections import Detection
 from face_expression.core.geometry import iou
-from face_expression.engine.detector import ExpressionDetector, InferenceConfig
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
 from face_expression.engine.export import camera_shape, main, parse_shape
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -174,8 +175,7 @@ def test_thread_change_rebuilds_runtime_without_changing_results(exports, frames
 
 def test_onnx_runtime_threads_sleep_when_idle_unless_asked_to_spin(exports, monkeypatch) -> None:
     def spinning(engine: ExpressionDetector) -> str:
-        options = engine._backend.backend.session.get_session_options()
-        return options.get_session_config_entry("session.intra_op.allow_spinning")
+        return engine.backend.onnx_session_config("session.intra_op.allow_spinning")
 
     cfg = InferenceConfig(model=str(exports["onnx_480x640"]), conf_threshold=CONF, threads=2)
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")

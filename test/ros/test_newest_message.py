@@ -1,4 +1,5 @@
-"""NewestMessageReader over real Fast DDS: the newest message wins, executors never take it."""
+"""The newest-frame readers over real Fast DDS: the newest message wins; the taking reader is never
+run by executors, the callback reader (public API fallback) is."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import UInt32
 
-from face_expression.ros.newest_message import NewestMessageReader
+from face_expression.ros.newest_message import (
+    CallbackReader,
+    NewestMessageReader,
+    TakingReader,
+    newest_message_reader,
+)
+from face_expression.ros.rclpy_internals import internals_problem
 
 RELIABLE_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -56,7 +63,7 @@ def _take_until(reader: NewestMessageReader, want: int, timeout: float = 10.0) -
 
 def test_take_returns_the_newest_and_counts_the_replaced(nodes: tuple[Node, Node]) -> None:
     sender, node = nodes
-    reader = NewestMessageReader(node, UInt32, "numbers", RELIABLE_1)
+    reader = TakingReader(node, UInt32, "numbers", RELIABLE_1)
     pub = sender.create_publisher(
         UInt32, "numbers", QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
     )
@@ -75,7 +82,7 @@ def test_take_returns_the_newest_and_counts_the_replaced(nodes: tuple[Node, Node
 
 def test_an_executor_spinning_the_node_never_takes_the_messages(nodes: tuple[Node, Node]) -> None:
     sender, node = nodes
-    reader = NewestMessageReader(node, UInt32, "numbers", RELIABLE_1)
+    reader = TakingReader(node, UInt32, "numbers", RELIABLE_1)
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -91,9 +98,24 @@ def test_an_executor_spinning_the_node_never_takes_the_messages(nodes: tuple[Nod
         spinner.join(timeout=5.0)
 
 
-def test_resubscribe_keeps_delivering(nodes: tuple[Node, Node]) -> None:
-    sender, node = nodes
-    reader = NewestMessageReader(node, UInt32, "numbers", RELIABLE_1)
+@pytest.fixture
+def spinning(nodes: tuple[Node, Node]) -> Iterator[tuple[Node, Node]]:
+    """The reader node spun by an executor, as the callback reader needs."""
+    executor = SingleThreadedExecutor(context=nodes[1].context)
+    executor.add_node(nodes[1])
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        yield nodes
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        spinner.join(timeout=5.0)
+
+
+@pytest.mark.parametrize("kind", [TakingReader, CallbackReader])
+def test_resubscribe_keeps_delivering(spinning: tuple[Node, Node], kind: type) -> None:
+    sender, node = spinning
+    reader = kind(node, UInt32, "numbers", RELIABLE_1)
     pub = sender.create_publisher(UInt32, "numbers", RELIABLE_1)
     _wait_matched(pub)
     reader.resubscribe(QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
@@ -106,9 +128,35 @@ def test_resubscribe_keeps_delivering(nodes: tuple[Node, Node]) -> None:
     assert got is not None and got.data == 42
 
 
-def test_take_waits_no_longer_than_its_timeout(nodes: tuple[Node, Node]) -> None:
-    _sender, node = nodes
-    reader = NewestMessageReader(node, UInt32, "silence", RELIABLE_1)
+@pytest.mark.parametrize("kind", [TakingReader, CallbackReader])
+def test_take_waits_no_longer_than_its_timeout(spinning: tuple[Node, Node], kind: type) -> None:
+    _sender, node = spinning
+    reader = kind(node, UInt32, "silence", RELIABLE_1)
     started = time.monotonic()
     assert reader.take(timeout=0.3) is None
     assert 0.25 <= time.monotonic() - started < 5.0
+
+
+def test_callback_reader_returns_the_newest_and_counts_the_replaced(spinning: tuple[Node, Node]) -> None:
+    sender, node = spinning
+    reader = CallbackReader(node, UInt32, "numbers", RELIABLE_1)
+    pub = sender.create_publisher(
+        UInt32, "numbers", QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+    )
+    _wait_matched(pub)
+    _send_all(pub, range(1, 101))
+    time.sleep(1.0)  # the executor stored each as it came; nobody took
+    got = _take_until(reader, 100)
+    assert got[-1] == 100 and len(got) <= 2, f"old messages were queued: {got}"
+    assert reader.stats.taken == len(got)
+    assert reader.take(timeout=0.05) is None
+
+
+def test_auto_takes_directly_on_this_rclpy_and_unknown_kinds_are_refused(nodes: tuple[Node, Node]) -> None:
+    _sender, node = nodes
+    assert internals_problem() is None, "the rclpy in this venv is the one rclpy_internals was checked on"
+    reader: NewestMessageReader = newest_message_reader(node, UInt32, "numbers", RELIABLE_1)
+    assert isinstance(reader, TakingReader)
+    assert isinstance(newest_message_reader(node, UInt32, "n2", RELIABLE_1, "callback"), CallbackReader)
+    with pytest.raises(ValueError, match="frame_reader='fastest' is unknown"):
+        newest_message_reader(node, UInt32, "n3", RELIABLE_1, "fastest")

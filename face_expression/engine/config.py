@@ -1,0 +1,75 @@
+"""What the engine is asked to do, checked before anything loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_expression.core.resources import default_model_path
+from face_expression.engine.devices import check_device
+
+MODEL_SUFFIXES = (".pt", ".onnx")
+OPENVINO_DIR_SUFFIX = "_openvino_model"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be used; the message names the file and the fix."""
+
+
+@dataclass
+class InferenceConfig:
+    """Everything the engine needs; mirrors the detector node's parameters."""
+
+    model: str = ""
+    imgsz: int = 0  # 0 = the size the model was trained at (Ultralytics' own default)
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    device: str = "cpu"
+    half: bool = False
+    max_det: int = 100
+    agnostic_nms: bool = True
+    threads: int = 0
+
+
+#: Settings that need the model loaded again when they change.
+RELOAD_FIELDS = ("model", "device", "half")
+
+
+def needs_reload(old: InferenceConfig, new: InferenceConfig) -> bool:
+    """True when ``new`` differs from ``old`` in a setting only a fresh load can apply."""
+    return any(getattr(new, f) != getattr(old, f) for f in RELOAD_FIELDS)
+
+
+def check_config(cfg: InferenceConfig) -> None:
+    """Raise ValueError naming the first invalid setting; loads nothing."""
+    for name in ("conf_threshold", "iou_threshold"):
+        value = getattr(cfg, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name}={value} is outside [0, 1]")
+    if cfg.imgsz != 0 and (cfg.imgsz < 32 or cfg.imgsz % 32):
+        raise ValueError(
+            f"imgsz={cfg.imgsz} must be 0 (the model's training size) or a multiple of 32 (e.g. 320, 640)"
+        )
+    if cfg.max_det < 1:
+        raise ValueError(f"max_det={cfg.max_det} must be at least 1")
+    if cfg.threads < 0:
+        raise ValueError(f"threads={cfg.threads} must be 0 (all cores) or more")
+    check_device(cfg.device)
+
+
+def resolve_model_path(model: str) -> Path:
+    """Return an existing model path, or raise ModelError saying what to do."""
+    path = Path(model).expanduser() if model else default_model_path()
+    if not path.exists():
+        raise ModelError(
+            f"model file not found: {path}. Set the 'model' parameter to a .pt/.onnx file or an "
+            f"OpenVINO folder (e.g. one written by face-expression-train), or leave it empty for the "
+            f"bundled model."
+        )
+    is_openvino = path.is_dir() and path.name.endswith(OPENVINO_DIR_SUFFIX)
+    if not is_openvino and (path.is_dir() or path.suffix not in MODEL_SUFFIXES):
+        raise ModelError(
+            f"unsupported model file: {path}. Use an Ultralytics detect model: a .pt checkpoint, an "
+            f".onnx export or a '*{OPENVINO_DIR_SUFFIX}' folder."
+        )
+    return path

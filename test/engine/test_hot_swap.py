@@ -1,0 +1,71 @@
+"""Background model loads with the real model: frames keep being answered, failures keep the old model."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
+from face_expression.engine.hot_swap import HotSwapDetector
+
+
+def _swap(model_path: Path) -> tuple[HotSwapDetector, list, list]:
+    loaded: list[ExpressionDetector] = []
+    failed: list[tuple[InferenceConfig, Exception]] = []
+    running = ExpressionDetector(InferenceConfig(model=str(model_path)))
+    swap = HotSwapDetector(running, loaded.append, lambda cfg, exc: failed.append((cfg, exc)))
+    return swap, loaded, failed
+
+
+def test_frames_are_answered_by_the_running_model_while_the_new_one_loads(
+    model_path: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    swap, loaded, failed = _swap(model_path)
+    old = swap.detector
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(model_path.read_bytes())
+    swap.load(dataclasses.replace(old.cfg, model=str(copy)))
+    assert swap.loading, "the load must run on its own thread"
+    answered_while_loading = swap(astronaut)  # the lock is not held by the loader while it loads
+    assert answered_while_loading and swap.detector is old
+    swap.join(timeout=60)
+    assert not failed and loaded and swap.detector is loaded[0] and swap.detector.path == copy
+    assert swap(astronaut)
+
+
+def test_thresholds_changed_during_a_load_apply_to_the_new_model(model_path: Path, tmp_path: Path) -> None:
+    swap, loaded, _ = _swap(model_path)
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(model_path.read_bytes())
+    cfg = dataclasses.replace(swap.detector.cfg, model=str(copy))
+    swap.load(cfg)
+    swap.update(dataclasses.replace(cfg, conf_threshold=0.9))
+    swap.join(timeout=60)
+    assert loaded and swap.detector.cfg.conf_threshold == 0.9
+
+
+def test_a_failed_load_keeps_the_running_model(
+    model_path: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    swap, loaded, failed = _swap(model_path)
+    old = swap.detector
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x80\x04 truncated")
+    swap.load(dataclasses.replace(old.cfg, model=str(broken)))
+    swap.join(timeout=60)
+    assert not loaded and len(failed) == 1 and "broken.pt" in str(failed[0][1])
+    assert swap.detector is old and swap(astronaut)
+
+
+def test_only_the_newest_request_swaps_in(model_path: Path, tmp_path: Path) -> None:
+    swap, loaded, _ = _swap(model_path)
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    for path in (first, second):
+        path.write_bytes(model_path.read_bytes())
+    swap.load(dataclasses.replace(swap.detector.cfg, model=str(first)))
+    swap.load(dataclasses.replace(swap.detector.cfg, model=str(second)))
+    swap.join(timeout=60)
+    assert swap.detector.path == second and [d.path for d in loaded] == [second]
