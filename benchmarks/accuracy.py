@@ -53,28 +53,11 @@ Method = Callable[[np.ndarray], list[tuple[Box, str, float]]]
 
 
 # -- scoring ----------------------------------------------------------------------------------------
-def iou(a: Box, b: Box) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match(gt: list[Box], dets: list[tuple[Box, str, float]], thr: float) -> dict[int, int]:
-    """Greedy one-to-one matching, best-scoring detections first: {gt index: det index}."""
-    pairs = sorted(
-        ((iou(g, d[0]), -d[2], gi, di) for gi, g in enumerate(gt) for di, d in enumerate(dets)), reverse=True
-    )
-    out: dict[int, int] = {}
-    used: set[int] = set()
-    for v, _, gi, di in pairs:
-        if v < thr:
-            break
-        if gi not in out and di not in used:
-            out[gi] = di
-            used.add(di)
-    return out
+    """{gt index: det index}, with the one matcher face-expression-eval uses too."""
+    from face_expression.core.geometry import match_boxes
+
+    return dict(match_boxes(gt, [d[0] for d in dets], thr, [d[2] for d in dets]))
 
 
 @dataclass

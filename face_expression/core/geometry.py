@@ -6,6 +6,7 @@ Every box leaves the core in the pixels of the image the camera published (see d
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -94,3 +95,38 @@ def iou(
     inter = iw * ih
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
     return inter / union if union > 0 else 0.0
+
+
+Box = tuple[float, float, float, float]
+
+
+def match_boxes(
+    truth: Sequence[Box],
+    predicted: Sequence[Box],
+    iou_threshold: float = 0.5,
+    scores: Sequence[float] | None = None,
+) -> list[tuple[int, int]]:
+    """One-to-one pairs (truth index, prediction index) with IoU >= threshold.
+
+    Highest IoU first, so each face keeps the box that covers it best; ties go to the more
+    confident prediction, then to the lower indices, so the result never depends on list order
+    of equal candidates. Every table that counts faces found (face-expression-eval, the accuracy
+    benchmark) matches with this one function.
+    """
+    conf = list(scores) if scores is not None else [0.0] * len(predicted)
+    candidates = []
+    for t, tb in enumerate(truth):
+        for p, pb in enumerate(predicted):
+            value = iou(tuple(tb), tuple(pb))
+            if value >= iou_threshold:
+                candidates.append((-value, -conf[p], t, p))
+    candidates.sort()
+    used_t: set[int] = set()
+    used_p: set[int] = set()
+    pairs = []
+    for _, _, t, p in candidates:
+        if t not in used_t and p not in used_p:
+            used_t.add(t)
+            used_p.add(p)
+            pairs.append((t, p))
+    return pairs

@@ -18,9 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from face_expression.core.geometry import iou
-
-Box = tuple[float, float, float, float]
+from face_expression.core.geometry import Box, match_boxes
 
 #: Written into report.md and metrics.json so the numbers can be checked by hand.
 FORMULAS: dict[str, str] = {
@@ -90,31 +88,11 @@ def f1_score(precision: float, recall: float) -> float:
     return safe_div(2.0 * precision * recall, precision + recall)
 
 
-def match(
-    gt_boxes: Sequence[Box], pred_boxes: Sequence[Box], iou_threshold: float = 0.5
-) -> list[tuple[int, int]]:
-    """Pairs (gt index, prediction index), one-to-one, highest IoU first, IoU >= threshold."""
-    candidates = []
-    for g, gb in enumerate(gt_boxes):
-        for p, pb in enumerate(pred_boxes):
-            value = iou(tuple(gb), tuple(pb))
-            if value >= iou_threshold:
-                candidates.append((value, g, p))
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    used_g, used_p, pairs = set(), set(), []
-    for _, g, p in candidates:
-        if g not in used_g and p not in used_p:
-            used_g.add(g)
-            used_p.add(p)
-            pairs.append((g, p))
-    return pairs
-
-
 def image_pairs(
     gt: Sequence[tuple[Box, int]], pred: Sequence[tuple[Box, int]], nc: int, iou_threshold: float = 0.5
 ) -> list[tuple[int, int]]:
     """(true class, predicted class) for every face and box of one image; ``nc`` = background."""
-    pairs = match([b for b, _ in gt], [b for b, _ in pred], iou_threshold)
+    pairs = match_boxes([b for b, _ in gt], [b for b, _ in pred], iou_threshold)
     matched_g = {g for g, _ in pairs}
     matched_p = {p for _, p in pairs}
     out = [(gt[g][1], pred[p][1]) for g, p in pairs]

@@ -7,7 +7,7 @@ import pytest
 from ultralytics.data.augment import LetterBox
 
 from face_expression.core.detections import Detection, to_detections
-from face_expression.core.geometry import Letterbox, clip_boxes, iou
+from face_expression.core.geometry import Letterbox, clip_boxes, iou, match_boxes
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,19 @@ def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
     assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_matching_takes_the_highest_iou_first_not_the_highest_score() -> None:
+    """The two old matchers disagreed here; eval and the accuracy benchmark now share this rule."""
+    truth = [(0, 0, 100, 100), (90, 0, 190, 100)]
+    predicted = [(0, 0, 100, 100), (40, 0, 140, 100)]  # exact box (score 0.3), a straddling one (0.9)
+    # score first would give the straddling box face 0 and leave face 1 unmatched
+    assert match_boxes(truth, predicted, 0.3, scores=[0.3, 0.9]) == [(0, 0), (1, 1)]
+
+
+def test_matching_ties_go_to_the_more_confident_box_whatever_the_order() -> None:
+    truth = [(0, 0, 100, 100)]
+    twins = [(0, 0, 100, 90), (0, 10, 100, 100)]  # the same IoU with the face
+    assert match_boxes(truth, twins, 0.5, scores=[0.4, 0.8]) == [(0, 1)]
+    assert match_boxes(truth, twins[::-1], 0.5, scores=[0.8, 0.4]) == [(0, 0)]
+    assert match_boxes(truth, twins, 0.5) == [(0, 0)]  # no scores: the lower index
