@@ -33,10 +33,10 @@ setup(
             "camera = face_expression.ros.camera_node:main",
             "recorder = face_expression.ros.recorder_node:main",
             "face-expression-demo = face_expression.cli.demo:main",
-            "face-expression-train = face_expression.engine.training:main",
-            "face-expression-eval = face_expression.engine.evaluation:main",
+            "face-expression-train = face_expression.cli.train:main",
+            "face-expression-eval = face_expression.cli.evaluate:main",
             "face-expression-dataset = face_expression.data.building:main",
-            "face-expression-export = face_expression.engine.export:main",
+            "face-expression-export = face_expression.cli.export:main",
         ],
     },
 )

@@ -14,11 +14,11 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,8 +29,25 @@ from face_expression.core.resources import default_model_path
 from face_expression.data.spec import DataSetError, DataSpec, check, label_path, load, read_labels, stage
 from face_expression.engine import offline
 from face_expression.engine.backends import loadable_name
-from face_expression.engine.config import InferenceConfig, ModelError
+from face_expression.engine.config import InferenceConfig
 from face_expression.engine.detector import ExpressionDetector
+
+
+@dataclass
+class EvalOptions:
+    """One evaluation request (face-expression-eval's options)."""
+
+    data: str
+    model: Path | None = None
+    split: str = "test"
+    imgsz: int | None = None  # None: the model's training size
+    conf: float = 0.25
+    iou: float = 0.45
+    match_iou: float = 0.5
+    device: str = "cpu"
+    batch: int = 16
+    out: Path | None = None
+    quiet: bool = False
 
 
 class EvalError(RuntimeError):
@@ -128,7 +145,7 @@ def plot_matrix(matrix: np.ndarray, names: list[str], path: Path, title: str) ->
     plt.close(fig)
 
 
-def ultralytics_val(model: Path, staged_yaml: Path, split: str, args: argparse.Namespace, out: Path) -> dict:
+def ultralytics_val(model: Path, staged_yaml: Path, split: str, args: EvalOptions, out: Path) -> dict:
     """mAP50, mAP50-95 and curve plots from Ultralytics' validator."""
     from ultralytics import YOLO
 
@@ -211,48 +228,7 @@ def write_report(out: Path, info: dict, summary: fm.Summary, matrix: np.ndarray,
     return table
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="face-expression-eval",
-        description="Evaluate a face-expression model on a data set split: detection confusion matrix with "
-        "background, accuracy / precision / recall / F1 per class and overall, mAP50 and mAP50-95.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "data", help="data set folder (Roboflow export or face-expression-dataset output) or data.yaml"
-    )
-    p.add_argument(
-        "--model", type=Path, default=None, help="model .pt/.onnx/OpenVINO folder (default: bundled)"
-    )
-    p.add_argument(
-        "--split",
-        default="test",
-        choices=("test", "val", "valid", "train"),
-        help="split to evaluate; test falls back to valid with a warning",
-    )
-    p.add_argument(
-        "--imgsz", type=int, default=None, help="inference size (default: the model's training size)"
-    )
-    p.add_argument(
-        "--conf", type=float, default=0.25, help="confidence threshold, as the node's conf_threshold"
-    )
-    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU, as the node's iou_threshold")
-    p.add_argument(
-        "--match-iou", type=float, default=0.5, help="IoU for a detection to count as a labelled face"
-    )
-    p.add_argument("--device", default="cpu", help="cpu or cuda:0")
-    p.add_argument("--batch", type=int, default=16, help="batch size for the mAP validation")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default runs/face_expression/eval/<model>-<split>)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
-
-
-def run(args: argparse.Namespace) -> dict:
+def run(args: EvalOptions) -> dict:
     """Evaluate and write the outputs; returns metrics.json's content."""
     model = Path(args.model).expanduser() if args.model else default_model_path()
     spec = load(args.data)
@@ -324,17 +300,3 @@ def run(args: argparse.Namespace) -> dict:
     print(fm.format_matrix(matrix, spec.names))
     print(f"report: {out / 'report.md'}")
     return info
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        run(args)
-    except (EvalError, DataSetError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,22 +16,44 @@ Examples::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import shutil
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from face_expression.data.spec import DataSetError, DataSpec, check, fingerprint, load, stage
+from face_expression.data.spec import DataSpec, check, fingerprint, load, stage
 from face_expression.engine import offline
 from face_expression.engine.backends import loadable_name
 from face_expression.engine.devices import check_device, default_device, ultralytics_device
 
 MODEL_SIZES = ("n", "s", "m", "l", "x")
 DEFAULT_PROJECT = Path("runs") / "face_expression"
+
+
+@dataclass
+class TrainOptions:
+    """One training request (face-expression-train's options; defaults follow the method)."""
+
+    data: str | None = None
+    model: str = "n"
+    epochs: int = 50
+    batch: int = 16
+    imgsz: int = 640
+    fliplr: float = 0.5
+    device: str | None = None
+    workers: int | None = None
+    patience: int = 100
+    seed: int = 0
+    amp: str = "auto"
+    set: list[str] = field(default_factory=list)
+    name: str | None = None
+    project: Path = DEFAULT_PROJECT
+    output: Path | None = None
+    force: bool = False
+    resume: str | None = None
 
 
 class TrainError(RuntimeError):
@@ -139,60 +161,7 @@ def write_metadata(path: Path, trainer, spec: DataSpec | None, names: list[str],
     return meta
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="face-expression-train",
-        description="Train the face + expression detector (YOLOv5 via Ultralytics) offline on a Roboflow or "
-        "Ultralytics data set; copies the best weights to models/<name>.pt with a metadata JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "data", nargs="?", help="data set folder (Roboflow 'YOLOv5 PyTorch' export) or its data.yaml"
-    )
-    p.add_argument("--model", default="n", help="n or s: YOLOv5n/s from scratch; a .pt: fine-tune it")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--imgsz", type=int, default=640, help="training image size (multiple of 32)")
-    p.add_argument(
-        "--fliplr", type=float, default=0.5, help="horizontal flip probability (0 turns flips off)"
-    )
-    p.add_argument("--device", default=None, help="cpu or cuda:0 (default: cuda:0 if available, else cpu)")
-    p.add_argument("--workers", type=int, default=None, help="data loader processes (default: min(8, cores))")
-    p.add_argument(
-        "--patience", type=int, default=100, help="stop after this many epochs without improvement"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--amp",
-        choices=("auto", "bf16", "fp16", "off"),
-        default="auto",
-        help="mixed precision on GPU; fp16 runs Ultralytics' AMP check, which wants yolo26n.pt",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other Ultralytics train argument, e.g. --set mosaic=0 --set lr0=0.005",
-    )
-    p.add_argument("--name", default=None, help="run and model name (default: face_expression_<model>)")
-    p.add_argument("--project", type=Path, default=DEFAULT_PROJECT, help="folder of Ultralytics run folders")
-    p.add_argument(
-        "--output", type=Path, default=None, help="where to copy the best weights (default models/<name>.pt)"
-    )
-    p.add_argument("--force", action="store_true", help="overwrite an existing output model")
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        default=None,
-        metavar="RUN_OR_LAST_PT",
-        help="continue an interrupted run (the newest run of --name, or the given run folder/last.pt)",
-    )
-    return p
-
-
-def run(args: argparse.Namespace) -> dict:
+def run(args: TrainOptions) -> dict:
     """Train (or resume) and export; returns the metadata written."""
     import os
 
@@ -276,24 +245,3 @@ def run(args: argparse.Namespace) -> dict:
         if key.startswith("metrics/"):
             print(f"  {key[8:]}: {value:.4f}")
     return meta
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        run(args)
-    except (TrainError, DataSetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted; continue with: face-expression-train --resume"
-            + (f" --name {args.name}" if args.name else ""),
-            file=sys.stderr,
-        )
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
+from face_expression.cli.export import main, parse_shape
 from face_expression.core.detections import Detection
 from face_expression.core.geometry import iou
 from face_expression.engine.config import InferenceConfig
 from face_expression.engine.detector import ExpressionDetector
-from face_expression.engine.export import camera_shape, main, parse_shape
+from face_expression.engine.export import camera_shape
 
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 HAS_ONNX_EXPORT = all(importlib.util.find_spec(m) for m in ("onnx", "onnxslim", "onnxruntime"))

