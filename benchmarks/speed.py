@@ -50,7 +50,7 @@ USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("FACE_EXPRESSION_BENCH_DOMAIN", str(random.randint(102, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
-# VGA frames do not fit Fast DDS' default 512 KB shared-memory segment: most are lost (see the XML).
+# VGA frames do not fit Fast DDS' default shared-memory segment: most are lost (see the XML).
 DDS_PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_frames.xml"
 if "--default-dds" not in sys.argv:
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
@@ -553,8 +553,8 @@ def markdown(report: dict) -> str:
         f"- Model: {report['model']} (YOLOv5n, 2 classes); frames: {report['frames']} real photos/video "
         f"frames resized to {CAMERA_W}x{CAMERA_H}, sent as rgb8; threads: {report['threads'] or 'all cores'}",
         f"- DDS: Fast DDS (rmw_fastrtps_cpp), best-effort camera topic, profile "
-        f"`{Path(report['dds_profile']).name}` in both processes (a 16 MB shared-memory segment: with "
-        "the 512 KB default most 900 KB frames are lost)",
+        f"`{Path(report['dds_profile']).name}` in both processes (a 16 MiB shared-memory segment: with "
+        "the 512 KiB default most 900 KiB frames are lost)",
         f"- Exports at the camera's 4:3 shape (imgsz 320 -> 256x320, 416 -> 320x416, 640 -> 480x640); "
         f"each cell {report['seconds']} s.",
         "",

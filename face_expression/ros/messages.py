@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 from sensor_msgs.msg import Image
@@ -25,15 +26,18 @@ from vision_msgs.msg import (
 from face_expression.core import image_codec
 from face_expression.core.detections import Detection
 
-try:  # cv_bridge exists only in a ROS 2 distro; it is optional.
-    from cv_bridge import CvBridge
-
-    _BRIDGE: CvBridge | None = CvBridge()
-except ImportError:  # pragma: no cover - depends on the machine
-    _BRIDGE = None
-
 #: Encodings cv_bridge converts correctly to bgr8 (YUV variants differ across distros).
 _BRIDGE_ENCODINGS = frozenset({"rgb8", "bgr8", "rgba8", "bgra8", "mono8"})
+
+
+@lru_cache(maxsize=1)
+def _bridge():
+    """cv_bridge's converter, built on first use (it exists only in a ROS 2 distro; optional)."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:  # pragma: no cover - depends on the machine
+        return None
+    return CvBridge()
 
 
 def raw_frame(msg: Image) -> image_codec.RawFrame:
@@ -44,8 +48,9 @@ def image_to_bgr(msg: Image) -> np.ndarray:
     """Decode a sensor_msgs/Image to BGR; raises image_codec.FrameError on a bad frame."""
     frame = raw_frame(msg)
     image_codec.validate(frame)
-    if _BRIDGE is not None and msg.encoding in _BRIDGE_ENCODINGS:
-        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="bgr8")
+    bridge = _bridge() if msg.encoding in _BRIDGE_ENCODINGS else None
+    if bridge is not None:
+        return bridge.imgmsg_to_cv2(msg, desired_encoding="bgr8")
     return image_codec.decode(frame)
 
 

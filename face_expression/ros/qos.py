@@ -42,11 +42,9 @@ def image_qos(name: str, depth: int = 1) -> QoSProfile:
 def auto_image_qos(node: Node, topic: str, depth: int = 1) -> tuple[str, QoSProfile]:
     """Best effort unless every publisher on ``topic`` is reliable; then reliable (same depth).
 
-    Best effort receives from any publisher, but Fast DDS drops a best-effort sample larger than
-    the sender's shared-memory segment (512 KiB by default) whenever a fragment does not fit:
-    measured here, a 512x512 rgb8 photo from a reliable rclpy publisher arrived 0-1 times in 10
-    best effort and 10 times in 10 reliable. Matching reliable publishers avoids that, and a
-    depth of 1 still keeps only the newest frame.
+    Best effort receives from any publisher, but Fast DDS loses most best-effort frames larger
+    than its default shared-memory segment (measured: config/fastdds_large_frames.xml). Matching
+    reliable publishers avoids that, and a depth of 1 still keeps only the newest frame.
     """
     infos = node.get_publishers_info_by_topic(topic)
     if infos and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos):
