@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.face_expression-setup
 
-.PHONY: setup demo test lint clean-venv
+.PHONY: setup demo test test-unit lint clean-venv
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q test $(ARGS)
+
+# The fast layer alone (ROS-free core and data tools; no model, no DDS): seconds.
+test-unit: setup
+	$(PY) -m pytest -q test/unit $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

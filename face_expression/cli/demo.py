@@ -8,17 +8,11 @@ and the measured FPS in the output folder.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from face_expression.core.resources import default_model_path, sample_stream_path
-from face_expression.ros.node_command import node_command
+from face_expression.ros.demo_pipeline import DemoOptions, run_demo
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,75 +39,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    env = dict(os.environ)
-    if args.domain_id is not None:
-        env["ROS_DOMAIN_ID"] = str(args.domain_id)
-    elif "ROS_DOMAIN_ID" not in env:
-        env["ROS_DOMAIN_ID"] = str(random.randint(1, 100))
-        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env["PYTHONUNBUFFERED"] = "1"
-    out = Path(args.output)
-    for stale in (out / "frames").glob("*.jpg") if (out / "frames").is_dir() else []:
-        stale.unlink()  # our own output from an earlier demo run, never user data
-    print(
-        f"demo: {args.source} -> model {args.model} (imgsz {args.imgsz}) -> {out}/ "
-        f"[ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}]",
-        flush=True,
-    )
-
-    recorder = subprocess.Popen(node_command("recorder", {"output_dir": str(out)}), env=env)
-    detector = subprocess.Popen(
-        node_command("detector", {"model": args.model, "imgsz": args.imgsz, "conf_threshold": args.conf}),
-        env=env,
-    )
-    camera = subprocess.Popen(
-        node_command(
-            "camera",
-            {"source": args.source, "rate": args.rate, "frame_id": "camera", "wait_for_subscribers": True},
-        ),
-        env=env,
-    )
-    procs = {"camera": camera, "detector": detector, "recorder": recorder}
-    code = 0
-    deadline = time.monotonic() + args.timeout
-    try:
-        while camera.poll() is None:
-            if detector.poll() is not None:
-                print("demo: the detector exited early (see its error above)", file=sys.stderr)
-                code = 1
-                break
-            if time.monotonic() > deadline:
-                print(f"demo: timed out after {args.timeout:.0f} s", file=sys.stderr)
-                code = 1
-                break
-            time.sleep(0.2)
-        if camera.poll() not in (None, 0):
-            code = 1
-        time.sleep(1.5)  # let the last frames through the detector
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"demo: {name} did not stop; killing it", file=sys.stderr)
-                proc.kill()
-    summary = out / "summary.json"
-    if code == 0 and summary.exists():
-        data = json.loads(summary.read_text())
-        print(
-            f"demo: {data['frames']} frames, {data['frames_with_faces']} with faces, labels "
-            f"{data['labels']}, {data['fps']} FPS; annotated frames in {out / 'frames'}",
-            flush=True,
+    return run_demo(
+        DemoOptions(
+            source=args.source,
+            model=args.model,
+            imgsz=args.imgsz,
+            conf=args.conf,
+            rate=args.rate,
+            output=Path(args.output),
+            domain_id=args.domain_id,
+            timeout=args.timeout,
         )
-        if data["frames"] == 0:
-            print("demo: no detections arrived", file=sys.stderr)
-            code = 1
-    return code
+    )
 
 
 if __name__ == "__main__":

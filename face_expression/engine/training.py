@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,76 +162,79 @@ def write_metadata(path: Path, trainer, spec: DataSpec | None, names: list[str],
     return meta
 
 
-def run(args: TrainOptions) -> dict:
-    """Train (or resume) and export; returns the metadata written."""
-    import os
+def _resume(YOLO, project: Path, name: str, args: TrainOptions, device: str):
+    """Continue an interrupted run; returns (model, data spec or None, architecture source)."""
+    last = find_last(project, name, args.resume or "latest")
+    with loadable_name(last) as loadable:
+        model = YOLO(loadable)
+    ckpt = model.ckpt or {}
+    if ckpt.get("epoch", -1) == -1:
+        raise TrainError(
+            f"{last} belongs to a finished run; nothing to resume. Start a new training, or fine-tune "
+            f"from it with --model {Path(last).parent / 'best.pt'}"
+        )
+    spec = None
+    staged = ckpt.get("train_args", {}).get("data")
+    if staged and Path(staged).is_file():
+        src = yaml.safe_load(Path(staged).read_text(encoding="utf-8")).get("source")
+        spec = load(src) if src and Path(src).exists() else None
+    source = str(ckpt.get("train_args", {}).get("model", ""))
+    print(f"resuming {last}")
+    model.train(resume=True, device=device)
+    return model, spec, source
 
-    source, tag = model_source(args.model) if not args.resume else ("", "")
-    name = args.name or (f"face_expression_{tag}" if tag else "face_expression_yolov5n")
+
+def _train_new(YOLO, source: str, project: Path, name: str, args: TrainOptions, device: str):
+    """Check and stage the data set, then train from ``source``; returns (model, data spec)."""
+    if not args.data:
+        raise TrainError("give the data set folder or data.yaml (or --resume)")
+    if args.imgsz < 32 or args.imgsz % 32:
+        raise TrainError(f"--imgsz {args.imgsz} must be a multiple of 32 (e.g. 320, 640)")
+    spec = load(args.data)
+    if not spec.has_split("val"):
+        raise TrainError(
+            f"{spec.yaml_path} has no val/valid split, which training needs to pick the best weights; "
+            "add one (e.g. val: ../valid/images) or re-split with face-expression-dataset --from-folder"
+        )
+    images = check(spec)
+    staged = stage(spec, project / "_data" / fingerprint(spec)[:16], images)
+    print(f"data: {spec.yaml_path} -> staged {staged} (classes {spec.names})")
+    train_args = {
+        "data": str(staged),
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "imgsz": args.imgsz,
+        "fliplr": args.fliplr,
+        "device": device,
+        "workers": args.workers if args.workers is not None else min(8, os.cpu_count() or 1),
+        "patience": args.patience,
+        "seed": args.seed,
+        "amp": amp_setting(args.amp, device),
+        "project": str(project),
+        "name": name,
+        "exist_ok": False,
+        "plots": True,
+    }
+    train_args.update(parse_overrides(args.set))
+    with loadable_name(source) as loadable:  # the link lives as long as training
+        model = YOLO(loadable)
+        model.train(**train_args)
+    return model, spec
+
+
+def _output_path(args: TrainOptions, name: str) -> Path:
+    """Where the best weights go; refuses to overwrite without --force."""
     output = (args.output or Path("models") / f"{name}.pt").expanduser().resolve()
     if output.suffix != ".pt":
         raise TrainError(f"--output {output} must end in .pt")
     existing = [p for p in (output, output.with_suffix(".json")) if p.exists()]
     if existing and not args.force:
         raise TrainError(f"{existing[0]} already exists; pass --force to overwrite it or choose --output")
-    project = args.project.expanduser().resolve()
-    device = checked_device(args.device or default_device())
+    return output
 
-    offline.prepare_ultralytics()
-    from ultralytics import YOLO
 
-    spec: DataSpec | None = None
-    if args.resume:
-        last = find_last(project, name, args.resume)
-        with loadable_name(last) as loadable:
-            model = YOLO(loadable)
-        if (model.ckpt or {}).get("epoch", -1) == -1:
-            raise TrainError(
-                f"{last} belongs to a finished run; nothing to resume. Start a new training, or fine-tune "
-                f"from it with --model {Path(last).parent / 'best.pt'}"
-            )
-        staged = (model.ckpt or {}).get("train_args", {}).get("data")
-        if staged and Path(staged).is_file():
-            src = yaml.safe_load(Path(staged).read_text(encoding="utf-8")).get("source")
-            spec = load(src) if src and Path(src).exists() else None
-        source = str((model.ckpt or {}).get("train_args", {}).get("model", ""))
-        print(f"resuming {last}")
-        model.train(resume=True, device=device)
-    else:
-        if not args.data:
-            raise TrainError("give the data set folder or data.yaml (or --resume)")
-        if args.imgsz < 32 or args.imgsz % 32:
-            raise TrainError(f"--imgsz {args.imgsz} must be a multiple of 32 (e.g. 320, 640)")
-        spec = load(args.data)
-        if not spec.has_split("val"):
-            raise TrainError(
-                f"{spec.yaml_path} has no val/valid split, which training needs to pick the best weights; "
-                "add one (e.g. val: ../valid/images) or re-split with face-expression-dataset --from-folder"
-            )
-        images = check(spec)
-        staged = stage(spec, project / "_data" / fingerprint(spec)[:16], images)
-        print(f"data: {spec.yaml_path} -> staged {staged} (classes {spec.names})")
-        train_args = {
-            "data": str(staged),
-            "epochs": args.epochs,
-            "batch": args.batch,
-            "imgsz": args.imgsz,
-            "fliplr": args.fliplr,
-            "device": device,
-            "workers": args.workers if args.workers is not None else min(8, os.cpu_count() or 1),
-            "patience": args.patience,
-            "seed": args.seed,
-            "amp": amp_setting(args.amp, device),
-            "project": str(project),
-            "name": name,
-            "exist_ok": False,
-            "plots": True,
-        }
-        train_args.update(parse_overrides(args.set))
-        with loadable_name(source) as loadable:  # the link lives as long as training
-            model = YOLO(loadable)
-            model.train(**train_args)
-    trainer = model.trainer
+def _publish_best(trainer, output: Path, spec: DataSpec | None, source: str) -> dict:
+    """Copy the run's best (else last) weights to ``output`` and write the JSON card beside it."""
     best = Path(trainer.save_dir) / "weights" / "best.pt"
     if not best.is_file():
         best = Path(trainer.save_dir) / "weights" / "last.pt"
@@ -245,3 +249,21 @@ def run(args: TrainOptions) -> dict:
         if key.startswith("metrics/"):
             print(f"  {key[8:]}: {value:.4f}")
     return meta
+
+
+def run(args: TrainOptions) -> dict:
+    """Train (or resume) and copy the best weights out; returns the metadata written."""
+    source, tag = model_source(args.model) if not args.resume else ("", "")
+    name = args.name or (f"face_expression_{tag}" if tag else "face_expression_yolov5n")
+    output = _output_path(args, name)
+    project = Path(args.project).expanduser().resolve()
+    device = checked_device(args.device or default_device())
+
+    offline.prepare_ultralytics()
+    from ultralytics import YOLO
+
+    if args.resume:
+        model, spec, source = _resume(YOLO, project, name, args, device)
+    else:
+        model, spec = _train_new(YOLO, source, project, name, args, device)
+    return _publish_best(model.trainer, output, spec, source)
