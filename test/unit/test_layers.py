@@ -40,7 +40,9 @@ def _imported_after(modules: list[str]) -> set[str]:
 )
 def test_importing_a_layer_pulls_in_nothing_it_must_not(subpackage: str, forbidden: tuple[str, ...]) -> None:
     loaded = _imported_after(_modules(subpackage))
-    assert not loaded & set(forbidden), f"face_expression.{subpackage} imports {sorted(loaded & set(forbidden))}"
+    assert not loaded & set(forbidden), (
+        f"face_expression.{subpackage} imports {sorted(loaded & set(forbidden))}"
+    )
 
 
 def test_every_module_belongs_to_a_layer() -> None:
