@@ -35,7 +35,7 @@ setup(
             "face-expression-demo = face_expression.cli.demo:main",
             "face-expression-train = face_expression.engine.training:main",
             "face-expression-eval = face_expression.engine.evaluation:main",
-            "face-expression-dataset = face_expression.data.building:main",
+            "face-expression-dataset = face_expression.cli.dataset:main",
             "face-expression-export = face_expression.engine.export:main",
         ],
     },

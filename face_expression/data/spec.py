@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import yaml
 
+from face_expression.data.labels import label_path, read_labels
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Roboflow calls the validation split "valid", Ultralytics' key is "val".
 SPLIT_KEYS = ("train", "val", "test")
@@ -173,16 +175,6 @@ def images_of(entries: Iterable[Path]) -> list[Path]:
     return out
 
 
-def label_path(image: Path) -> Path:
-    """YOLO convention: the last ``images`` folder becomes ``labels``, the suffix ``.txt``."""
-    parts = list(image.parts)
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            return Path(*parts).with_suffix(".txt")
-    return image.with_suffix(".txt")
-
-
 @dataclass
 class LabelProblems:
     """Everything wrong in a split, gathered so one message can list it all."""
@@ -216,52 +208,6 @@ class LabelProblems:
 
     def __bool__(self) -> bool:
         return bool(self.bad_coords or self.bad_class or self.malformed or self.unreadable)
-
-
-def read_labels(
-    path: Path, nc: int, problems: LabelProblems | None = None
-) -> list[tuple[int, float, float, float, float]]:
-    """(class, cx, cy, w, h) boxes of one label file; polygons become their bounding box."""
-    if not path.is_file():
-        return []
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{n}: {line.strip()[:80]}"
-        try:
-            cls = float(fields[0])
-            values = [float(v) for v in fields[1:]]
-        except ValueError:
-            if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if cls != int(cls) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
-            if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if not 0 <= int(cls) < nc:
-            if problems is not None:
-                problems.bad_class.append(where)
-            continue
-        if len(values) > 4:  # segment polygon x1 y1 x2 y2 ...: use its bounding box
-            xs, ys = values[0::2], values[1::2]
-            coords_ok = all(0.0 <= v <= 1.0 for v in values)
-            x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
-            box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
-        else:
-            cx, cy, w, h = values
-            box = (cx, cy, w, h)
-            coords_ok = all(0.0 <= v <= 1.0 for v in values) and w > 0 and h > 0
-            coords_ok = coords_ok and cx - w / 2 >= -1e-3 and cx + w / 2 <= 1 + 1e-3
-            coords_ok = coords_ok and cy - h / 2 >= -1e-3 and cy + h / 2 <= 1 + 1e-3
-        if not coords_ok:
-            if problems is not None:
-                problems.bad_coords.append(where)
-            continue
-        out.append((int(cls), *box))
-    return out
 
 
 def check_split(images: list[Path], nc: int, read_images: bool = True) -> tuple[LabelProblems, list[int]]:
