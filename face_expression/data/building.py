@@ -31,13 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from face_expression.data.labels import Label
+from face_expression.data.labels import Label, pixel_label
 from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, listing
 from face_expression.data.splitting import DEFAULT_SPLIT, Record, finish, group_of
 from face_expression.data.writing import BuildReport, image_files, prepare_output, slug, write_image
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-METHOD_RESIZE = (450, 650)
 
 
 # -- sampling --------------------------------------------------------------------------------------
@@ -81,7 +78,7 @@ def face_labels(finder, image: np.ndarray, class_id: int, min_score: float) -> l
     for (x1, y1, x2, y2), s in zip(boxes.tolist(), scores.tolist()):
         if s < min_score or x2 - x1 < 2 or y2 - y1 < 2:
             continue
-        out.append((class_id, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h))
+        out.append(pixel_label(class_id, (x1, y1, x2, y2), w, h))
     return out
 
 

@@ -1,4 +1,8 @@
-"""YOLO label files: one ``class cx cy w h`` line per box, normalized to the image size."""
+"""YOLO label files: one ``class cx cy w h`` line per box, normalized to the image size.
+
+Every label file this package writes goes through ``label_line`` and every one it reads through
+``parse_label_line``, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,29 @@ if TYPE_CHECKING:
 Label = tuple[int, float, float, float, float]  # class, cx, cy, w, h (normalized)
 
 
+class LabelLineError(ValueError):
+    """A label line that cannot be used; ``kind`` names the ``LabelProblems`` list it belongs to."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def label_line(label: Label) -> str:
+    """The YOLO text of one box, without newline: class id, then centre and size to 6 decimals."""
+    c, x, y, w, h = label
+    return f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}"
+
+
 def format_labels(labels: Sequence[Label]) -> str:
-    return "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels)
+    """The contents of a label file: one line per box, each ending in a newline."""
+    return "".join(label_line(lab) + "\n" for lab in labels)
+
+
+def pixel_label(cls: int, box: Sequence[float], width: int, height: int) -> Label:
+    """A label from a box in pixel corners (x1, y1, x2, y2), clipped to the ``width`` x ``height`` image."""
+    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3])
+    return (cls, (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
 
 
 def flipped(labels: Sequence[Label]) -> list[Label]:
@@ -31,47 +56,52 @@ def label_path(image: Path) -> Path:
     return image.with_suffix(".txt")
 
 
-def read_labels(
-    path: Path, nc: int, problems: LabelProblems | None = None
-) -> list[tuple[int, float, float, float, float]]:
-    """(class, cx, cy, w, h) boxes of one label file; polygons become their bounding box."""
+def _inside(cx: float, cy: float, w: float, h: float) -> bool:
+    """A normalized box that lies in the image (a thousandth of slack for rounding)."""
+    ok = all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)) and w > 0 and h > 0
+    ok = ok and cx - w / 2 >= -1e-3 and cx + w / 2 <= 1 + 1e-3
+    return ok and cy - h / 2 >= -1e-3 and cy + h / 2 <= 1 + 1e-3
+
+
+def parse_label_line(line: str, nc: int) -> Label:
+    """A box from ``class cx cy w h`` (or a segment polygon ``class x1 y1 x2 y2 ...``: its bounding box).
+
+    Raises LabelLineError("malformed" | "bad_class" | "bad_coords") for a line that cannot be used.
+    """
+    fields = line.split()
+    try:
+        cls = float(fields[0])
+        values = [float(v) for v in fields[1:]]
+    except (ValueError, IndexError):
+        raise LabelLineError("malformed") from None
+    if cls != int(cls) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
+        raise LabelLineError("malformed")
+    if not 0 <= int(cls) < nc:
+        raise LabelLineError("bad_class")
+    if len(values) > 4:  # segment polygon x1 y1 x2 y2 ...: use its bounding box
+        xs, ys = values[0::2], values[1::2]
+        coords_ok = all(0.0 <= v <= 1.0 for v in values)
+        x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
+        box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+    else:
+        box = (values[0], values[1], values[2], values[3])
+        coords_ok = _inside(*box)
+    if not coords_ok:
+        raise LabelLineError("bad_coords")
+    return (int(cls), *box)
+
+
+def read_labels(path: Path, nc: int, problems: LabelProblems | None = None) -> list[Label]:
+    """(class, cx, cy, w, h) boxes of one label file; lines that cannot be used go to ``problems``."""
     if not path.is_file():
         return []
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        fields = line.split()
-        if not fields:
+        if not line.split():
             continue
-        where = f"{path}:{n}: {line.strip()[:80]}"
         try:
-            cls = float(fields[0])
-            values = [float(v) for v in fields[1:]]
-        except ValueError:
+            out.append(parse_label_line(line, nc))
+        except LabelLineError as exc:
             if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if cls != int(cls) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
-            if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if not 0 <= int(cls) < nc:
-            if problems is not None:
-                problems.bad_class.append(where)
-            continue
-        if len(values) > 4:  # segment polygon x1 y1 x2 y2 ...: use its bounding box
-            xs, ys = values[0::2], values[1::2]
-            coords_ok = all(0.0 <= v <= 1.0 for v in values)
-            x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
-            box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
-        else:
-            cx, cy, w, h = values
-            box = (cx, cy, w, h)
-            coords_ok = all(0.0 <= v <= 1.0 for v in values) and w > 0 and h > 0
-            coords_ok = coords_ok and cx - w / 2 >= -1e-3 and cx + w / 2 <= 1 + 1e-3
-            coords_ok = coords_ok and cy - h / 2 >= -1e-3 and cy + h / 2 <= 1 + 1e-3
-        if not coords_ok:
-            if problems is not None:
-                problems.bad_coords.append(where)
-            continue
-        out.append((int(cls), *box))
+                getattr(problems, exc.kind).append(f"{path}:{n}: {line.strip()[:80]}")
     return out

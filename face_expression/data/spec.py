@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import yaml
 
-from face_expression.data.labels import label_path, read_labels
+from face_expression.data.labels import format_labels, label_path, read_labels
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Roboflow calls the validation split "valid", Ultralytics' key is "val".
@@ -48,10 +48,6 @@ class DataSpec:
     yaml_path: Path
     names: list[str]
     splits: dict[str, list[Path]] = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.yaml_path.parent
 
     def has_split(self, split: str) -> bool:
         return bool(self.splits.get(split))
@@ -210,12 +206,12 @@ class LabelProblems:
         return bool(self.bad_coords or self.bad_class or self.malformed or self.unreadable)
 
 
-def check_split(images: list[Path], nc: int, read_images: bool = True) -> tuple[LabelProblems, list[int]]:
+def check_split(images: list[Path], nc: int) -> tuple[LabelProblems, list[int]]:
     """Problems of one split and its number of boxes per class."""
     problems = LabelProblems()
     counts = [0] * nc
     for image in images:
-        if read_images and cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
             problems.unreadable.append(str(image))
             continue
         for cls, *_ in read_labels(label_path(image), nc, problems):
@@ -301,7 +297,7 @@ def stage(spec: DataSpec, out_dir: Path, images: dict[str, list[Path]] | None = 
             lp = label_path(image)
             target = (folder / "labels" / name).with_suffix(".txt")
             boxes = read_labels(lp, len(spec.names))
-            target.write_text("".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in boxes))
+            target.write_text(format_labels(boxes))
         entries[split] = str(folder / "images")
     for key in ("train", "val"):  # Ultralytics insists on both keys even to validate one split
         entries.setdefault(key, next(iter(entries.values())))
