@@ -7,10 +7,11 @@ import re
 import sys
 from pathlib import Path
 
-from face_expression.data.building import build_from_media
+from face_expression.data.building import SamplingOptions, build_from_media
 from face_expression.data.review_sheets import contact_sheet
 from face_expression.data.spec import DataSetError, listing
-from face_expression.data.splitting import split_existing
+from face_expression.data.splitting import SplitOptions, split_existing
+from face_expression.data.writing import BuildReport
 
 
 def parse_pair(text: str, what: str) -> tuple[str, Path]:
@@ -96,65 +97,48 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
-        if args.every < 1:
-            raise DataSetError("--every must be at least 1")
-        if args.fps is not None and args.fps <= 0:
-            raise DataSetError("--fps must be positive")
-        if min(args.split) < 0 or args.split[0] <= 0 or sum(args.split) <= 0:
-            raise DataSetError(
-                "--split needs non-negative proportions with a positive train share, e.g. 60 20 20"
-            )
-        if args.group_regex:
-            try:
-                re.compile(args.group_regex)
-            except re.error as exc:
-                raise DataSetError(f"--group-regex is not a valid regular expression: {exc}") from exc
-        if args.from_folder:
-            if args.video or args.images:
-                raise DataSetError("use either --from-folder or --video/--images, not both")
-            report = split_existing(
-                args.from_folder.expanduser(),
-                args.out,
-                names,
-                args.resize,
-                args.flip,
-                args.split,
-                args.seed,
-                args.group_regex,
-                args.force,
-                not args.quiet,
-            )
-        elif args.video or args.images:
-            videos = [parse_pair(v, "--video") for v in args.video]
-            folders = [parse_pair(v, "--images") for v in args.images]
-            report = build_from_media(
-                args.out,
-                videos,
-                folders,
-                names,
-                args.every,
-                args.fps,
-                args.resize,
-                args.flip,
-                args.split,
-                args.seed,
-                args.min_score,
-                args.group_regex,
-                args.force,
-                not args.quiet,
-            )
-        else:
-            raise DataSetError("give --video CLASS=PATH, --images CLASS=DIR or --from-folder DIR")
-    except DataSetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = args.out.expanduser().resolve()
-    if args.review:
-        print(f"review sheet: {contact_sheet(out, report.names, out / 'review.png')}")
+def check_args(args: argparse.Namespace) -> None:
+    """Raise DataSetError for argument values or combinations that cannot work."""
+    if args.every < 1:
+        raise DataSetError("--every must be at least 1")
+    if args.fps is not None and args.fps <= 0:
+        raise DataSetError("--fps must be positive")
+    if min(args.split) < 0 or args.split[0] <= 0 or sum(args.split) <= 0:
+        raise DataSetError(
+            "--split needs non-negative proportions with a positive train share, e.g. 60 20 20"
+        )
+    if args.group_regex:
+        try:
+            re.compile(args.group_regex)
+        except re.error as exc:
+            raise DataSetError(f"--group-regex is not a valid regular expression: {exc}") from exc
+    if args.from_folder and (args.video or args.images):
+        raise DataSetError("use either --from-folder or --video/--images, not both")
+    if not (args.from_folder or args.video or args.images):
+        raise DataSetError("give --video CLASS=PATH, --images CLASS=DIR or --from-folder DIR")
+
+
+def build(args: argparse.Namespace) -> BuildReport:
+    """Build (or split) the data set the arguments ask for."""
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    options = SplitOptions(
+        resize=args.resize,
+        flip=args.flip,
+        fractions=args.split,
+        seed=args.seed,
+        group_regex=args.group_regex,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    if args.from_folder:
+        return split_existing(args.from_folder.expanduser(), args.out, names, options)
+    videos = [parse_pair(v, "--video") for v in args.video]
+    folders = [parse_pair(v, "--images") for v in args.images]
+    sampling = SamplingOptions(every=args.every, rate=args.fps, min_score=args.min_score)
+    return build_from_media(args.out, videos, folders, names, sampling, options)
+
+
+def print_summary(report: BuildReport, out: Path) -> None:
     if report.segmented_groups:
         print(
             "note: too few videos/persons per class to keep each in one split; these were cut into "
@@ -167,6 +151,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{split:>5}: {counts.get('images', 0)} images ({per} faces), groups: {len(report.groups[split])}"
         )
     print(f"data set written to {out} (data.yaml); train with: face-expression-train {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        check_args(args)
+        report = build(args)
+    except DataSetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out.expanduser().resolve()
+    if args.review:
+        print(f"review sheet: {contact_sheet(out, report.names, out / 'review.png')}")
+    print_summary(report, out)
     return 0
 
 

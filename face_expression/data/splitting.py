@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil
@@ -14,19 +13,50 @@ from pathlib import Path
 
 import cv2
 
-from face_expression.data.labels import Label, flipped, format_labels, label_path, read_labels
+from face_expression.data.labels import Label, label_path, read_labels
 from face_expression.data.spec import (
-    SPLIT_FOLDERS,
     SPLIT_KEYS,
     DataSetError,
     LabelProblems,
     listing,
     parse_names,
-    write_roboflow_yaml,
 )
-from face_expression.data.writing import BuildReport, image_files, prepare_output, slug, write_image
+from face_expression.data.writing import (
+    BuildReport,
+    add_flipped_copies,
+    empty_splits,
+    image_files,
+    move_into_splits,
+    prepare_output,
+    slug,
+    tally,
+    write_image,
+    write_metadata,
+)
 
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """How an output data set is written and split; shared by both builders."""
+
+    resize: tuple[int, int] | None = None  #: stretch every image to (width, height)
+    flip: bool = False  #: add a mirrored copy of every train image
+    fractions: Sequence[float] = DEFAULT_SPLIT  #: train, valid, test proportions
+    seed: int = 0  #: seed of the split
+    group_regex: str | None = None  #: first group of this regex on a file name = its person/video
+    force: bool = False  #: replace a non-empty output folder
+    progress: bool = True  #: progress bars
+
+    def settings(self) -> dict:
+        """The options as dataset.json records them."""
+        return {
+            "resize": list(self.resize) if self.resize else None,
+            "flip": self.flip,
+            "split": list(self.fractions),
+            "seed": self.seed,
+        }
 
 
 @dataclass
@@ -119,64 +149,17 @@ def assign_splits(
     return out, segmented
 
 
-def finish(
-    out: Path,
-    records: list[Record],
-    names: list[str],
-    fractions: Sequence[float],
-    seed: int,
-    flip: bool,
-    report: BuildReport,
-) -> None:
-    """Split, move pending files into train/valid/test, add flipped train copies, write data.yaml."""
-    splits, segmented = assign_splits(records, fractions, seed)
-    report.segmented_groups = segmented
-    counts = {k: Counter() for k in SPLIT_KEYS}
-    groups: dict[str, set[str]] = {k: set() for k in SPLIT_KEYS}
-    for key in SPLIT_KEYS:
-        for sub in ("images", "labels"):
-            (out / SPLIT_FOLDERS[key] / sub).mkdir(parents=True, exist_ok=True)
-    for record, key in zip(records, splits):
-        folder = out / SPLIT_FOLDERS[key]
-        image_dst = folder / "images" / record.pending.name
-        record.pending.replace(image_dst)
-        (folder / "labels" / image_dst.name).with_suffix(".txt").write_text(format_labels(record.labels))
-        counts[key]["images"] += 1
-        for c, *_ in record.labels:
-            counts[key][names[c]] += 1
-        groups[key].add(record.group)
-        if flip and key == "train":
-            mirror = cv2.flip(cv2.imread(str(image_dst)), 1)
-            flip_dst = image_dst.with_name(f"{image_dst.stem}_flip{image_dst.suffix}")
-            write_image(flip_dst, mirror)
-            (folder / "labels" / flip_dst.name).with_suffix(".txt").write_text(
-                format_labels(flipped(record.labels))
-            )
-            counts[key]["images"] += 1
-            for c, *_ in record.labels:
-                counts[key][names[c]] += 1
-    shutil.rmtree(out / ".pending", ignore_errors=True)
-    write_roboflow_yaml(out, names)
-    report.counts = {SPLIT_FOLDERS[k]: dict(v) for k, v in counts.items()}
-    report.groups = {SPLIT_FOLDERS[k]: sorted(v) for k, v in groups.items()}
-    empty = [
-        SPLIT_FOLDERS[k] for k in SPLIT_KEYS if not counts[k]["images"] and fractions[SPLIT_KEYS.index(k)] > 0
-    ]
+def finish(out: Path, records: list[Record], options: SplitOptions, report: BuildReport) -> None:
+    """Give each pending image a split, write the split folders (and flips), data.yaml and dataset.json."""
+    splits, report.segmented_groups = assign_splits(records, options.fractions, options.seed)
+    images = move_into_splits(out, records, splits)
+    if options.flip:
+        add_flipped_copies([(i, r.labels) for i, r, s in zip(images, records, splits) if s == "train"])
+    report.counts, report.groups = tally(records, splits, report.names, options.flip)
+    empty = empty_splits(report.counts, options.fractions)
     if empty:
         print(f"warning: splits {empty} are empty: add more images or videos", file=sys.stderr)
-    (out / "dataset.json").write_text(
-        json.dumps(
-            {
-                "names": names,
-                "counts": report.counts,
-                "groups": report.groups,
-                "segmented_groups": segmented,
-                "images_without_faces": report.no_face,
-                "settings": report.settings,
-            },
-            indent=2,
-        )
-    )
+    write_metadata(out, report)
 
 
 def _existing_pairs(folder: Path) -> list[tuple[Path, Path]]:
@@ -204,24 +187,10 @@ def existing_names(folder: Path, names: list[str] | None) -> list[str]:
     )
 
 
-def split_existing(
-    folder: Path,
-    out: Path,
-    names: list[str] | None = None,
-    resize: tuple[int, int] | None = None,
-    flip: bool = False,
-    fractions: Sequence[float] = DEFAULT_SPLIT,
-    seed: int = 0,
-    group_regex: str | None = None,
-    force: bool = False,
-    progress: bool = True,
-) -> BuildReport:
-    """Split an existing labelled (unsplit) YOLO folder into the Roboflow layout; input untouched."""
+def _check_existing(folder: Path, names: list[str], progress: bool) -> list[tuple[Path, list[Label]]]:
+    """(image, labels) of every image of an unsplit folder; raises DataSetError listing every problem."""
     from tqdm import tqdm
 
-    if not folder.is_dir():
-        raise DataSetError(f"folder not found: {folder}")
-    names = existing_names(folder, names)
     pairs = _existing_pairs(folder)
     if not pairs:
         raise DataSetError(
@@ -251,30 +220,33 @@ def split_existing(
             + listing(unlabelled),
             file=sys.stderr,
         )
-    regex = re.compile(group_regex) if group_regex else None
+    return labelled
+
+
+def split_existing(
+    folder: Path, out: Path, names: list[str] | None = None, options: SplitOptions | None = None
+) -> BuildReport:
+    """Split an existing labelled (unsplit) YOLO folder into the Roboflow layout; input untouched."""
+    options = options or SplitOptions()
+    if not folder.is_dir():
+        raise DataSetError(f"folder not found: {folder}")
+    names = existing_names(folder, names)
+    labelled = _check_existing(folder, names, options.progress)
+    regex = re.compile(options.group_regex) if options.group_regex else None
     base = folder / "images" if (folder / "images").is_dir() else folder
-    out = prepare_output(out, force, [folder])
-    report = BuildReport(
-        names=names,
-        settings={
-            "from_folder": str(folder),
-            "resize": list(resize) if resize else None,
-            "flip": flip,
-            "split": list(fractions),
-            "seed": seed,
-        },
-    )
+    out = prepare_output(out, options.force, [folder])
+    report = BuildReport(names=names, settings={"from_folder": str(folder), **options.settings()})
     try:
         records = []
         for order, (image, labels) in enumerate(labelled):
             pending = out / ".pending" / f"{order:06d}_{slug(image.stem)}{image.suffix.lower()}"
-            if resize:
+            if options.resize:
                 pending = pending.with_suffix(".jpg")
-                write_image(pending, cv2.resize(cv2.imread(str(image), cv2.IMREAD_COLOR), resize))
+                write_image(pending, cv2.resize(cv2.imread(str(image), cv2.IMREAD_COLOR), options.resize))
             else:
                 shutil.copyfile(image, pending)
             records.append(Record(str(image), group_of(image, base, regex), order, labels, pending))
-        finish(out, records, names, fractions, seed, flip, report)
+        finish(out, records, options, report)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
