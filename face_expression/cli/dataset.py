@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from face_expression.data.building import SamplingOptions, build_from_media
-from face_expression.data.review_sheets import contact_sheet
+from face_expression.data.review_sheets import review_sheet
 from face_expression.data.spec import DataSetError, listing
 from face_expression.data.splitting import SplitOptions, split_existing
 from face_expression.data.writing import BuildReport
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out.expanduser().resolve()
     if args.review:
-        print(f"review sheet: {contact_sheet(out, report.names, out / 'review.png')}")
+        print(f"review sheet: {review_sheet(out, report.names, out / 'review.png')}")
     print_summary(report, out)
     return 0
 
