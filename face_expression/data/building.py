@@ -33,9 +33,9 @@ import cv2
 import numpy as np
 
 from face_expression.data.labels import Label, pixel_label
-from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, listing
+from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, image_files, listing
 from face_expression.data.splitting import Record, SplitOptions, finish, group_of
-from face_expression.data.writing import BuildReport, image_files, prepare_output, slug, write_image
+from face_expression.data.writing import BuildReport, prepare_output, slug, write_image
 
 
 # -- sampling --------------------------------------------------------------------------------------

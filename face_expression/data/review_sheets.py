@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from face_expression.data.labels import label_path, read_labels
-from face_expression.data.spec import SPLIT_FOLDERS, SPLIT_KEYS, DataSetError
-from face_expression.data.writing import image_files
+from face_expression.data.spec import SPLIT_FOLDERS, SPLIT_KEYS, DataSetError, image_files
 
 TITLE_H = 28  #: height of a sheet's title band
 CAPTION_H = 16  #: height of the caption line under each tile

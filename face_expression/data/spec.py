@@ -156,12 +156,17 @@ def load(path: str | Path) -> DataSpec:
     return DataSpec(yaml_path=yaml_path, names=names, splits=splits)
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted; none if it does not exist."""
+    return [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+
+
 def images_of(entries: Iterable[Path]) -> list[Path]:
     """Image files of a split: the images under its folders, or the paths its list files name."""
     out: list[Path] = []
     for entry in entries:
         if entry.is_dir():
-            out += [p for p in sorted(entry.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+            out += image_files(entry)
         else:
             for line in entry.read_text(encoding="utf-8").splitlines():
                 line = line.strip()

@@ -18,6 +18,7 @@ from face_expression.data.spec import (
     SPLIT_KEYS,
     DataSetError,
     LabelProblems,
+    image_files,
     listing,
     parse_names,
 )
@@ -25,7 +26,6 @@ from face_expression.data.writing import (
     BuildReport,
     add_flipped_copies,
     empty_splits,
-    image_files,
     move_into_splits,
     prepare_output,
     slug,

@@ -16,7 +16,6 @@ import numpy as np
 
 from face_expression.data.labels import Label, flipped, format_labels, label_path
 from face_expression.data.spec import (
-    IMAGE_SUFFIXES,
     SPLIT_FOLDERS,
     SPLIT_KEYS,
     DataSetError,
@@ -37,10 +36,6 @@ class BuildReport:
     segmented_groups: list[str] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
-
-
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def slug(text: str) -> str:
