@@ -47,11 +47,10 @@ DDS_PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large
 if "--default-dds" not in sys.argv:
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(DDS_PROFILE))
 
-# speed_node first: it keeps the caller's OMP_WAIT_POLICY before prepare_environment() sets ours.
-import speed_node  # noqa: E402
+# Imported before prepare_environment() below: speed_node notes the caller's own OMP_WAIT_POLICY.
 from speed_inputs import export_models, real_frames, stand_in_model  # noqa: E402
 from speed_loops import RawLoop, interleaved  # noqa: E402
-from speed_node import Bench, overload, run_node  # noqa: E402
+from speed_node import Bench, NodeSpec, overload, run_node  # noqa: E402
 from speed_report import goals, load, machine_info, markdown, plot  # noqa: E402
 
 from face_expression.engine import offline  # noqa: E402
@@ -93,29 +92,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.device != "cpu":
         args.backends = ["pytorch"]  # no GPU build of ONNX Runtime / OpenVINO here
-        speed_node.NODE_PARAMS[:] = [f"device:={args.device}", f"half:={str(args.half).lower()}"]
     if args.quick:
         args.backends = [b for b in ("openvino", "onnx") if b in args.backends][:1] or args.backends[:1]
         args.imgsz, args.rates, args.seconds = [320], [30], min(args.seconds, 1.5)
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        args.backends = [b for b in args.backends if not b.startswith("openvino")]
-        print("openvino not installed: skipping OpenVINO (pip install openvino)", flush=True)
-    args.work.mkdir(parents=True, exist_ok=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+def model_to_time(args: argparse.Namespace) -> Path:
+    """--model, else the bundled model, else a random-weight stand-in of the same graph."""
     from face_expression.core.resources import default_model_path
 
     model = args.model or default_model_path()
     if not model.is_file():
         model = stand_in_model(args.work / "standin_yolov5n.pt")
         print(f"bundled model missing: timing a random-weight stand-in {model}", flush=True)
-    report: dict = {
+    return model
+
+
+def new_report(args: argparse.Namespace, argv: list[str] | None, model: Path) -> dict:
+    """The report's header: date, command, machine, load, settings; cells follow."""
+    return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
@@ -127,75 +123,104 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "cells": [],
     }
-    print(f"{report['machine']}\n{report['load_start']}", flush=True)
-    frames = real_frames()
-    report["frames"] = len(frames)
-    exports = export_models(model, args.imgsz, args.backends, args.work)
-    bench = Bench(frames)
+
+
+def node_spec(args: argparse.Namespace, path: Path, imgsz: int) -> NodeSpec:
+    extra = (f"device:={args.device}", f"half:={str(args.half).lower()}") if args.device != "cpu" else ()
+    return NodeSpec(path, imgsz, args.threads, extra)
+
+
+def time_loops(
+    args: argparse.Namespace, path: Path, backend: str, imgsz: int, frames: list
+) -> dict[str, dict]:
+    """Raw Ultralytics loop and engine loop on one export, warmed up, then interleaved."""
     threads = args.threads or os.cpu_count() or 1
-    try:
-        for backend in args.backends:
-            for imgsz in args.imgsz:
-                path = exports[backend, imgsz]
-                print(f"[{backend} {imgsz}] {path.name}  {load()}", flush=True)
-                raw = RawLoop(path, imgsz, backend, threads, args.work, args.device, args.half)
-                raw.setup(frames[0])
-                engine = ExpressionDetector(
-                    InferenceConfig(
-                        model=str(path), imgsz=imgsz, threads=args.threads, device=args.device, half=args.half
-                    )
-                )
-                for f in frames[:3]:
-                    raw(f)
-                    engine(f)
-                loops = interleaved({"raw": raw, "engine": engine}, frames, args.seconds)
-                del raw, engine
-                rates = [(f"{r:g} Hz", r) for r in args.rates] + [
-                    ("1.25x", 1.25 * loops["raw"]["fps"]),
-                    ("2x", 2.0 * loops["raw"]["fps"]),
-                    ("max", 0.0),
-                ]
-                log = args.work / f"node_{backend}_{imgsz}.log"
-                node = run_node(bench, path, imgsz, args.threads, rates, args.seconds, log)
-                cell = {"backend": backend, "imgsz": imgsz, **loops, "node": asdict(node)}
-                report["cells"].append(cell)
-                by = {r.rate: r for r in node.results}
-                print(
-                    f"   raw {loops['raw']['p50']:.1f} ms ({loops['raw']['fps']:.1f}/s)  engine "
-                    f"{loops['engine']['p50']:.1f} ms ({loops['engine']['fps']:.1f}/s)  node 1.25x "
-                    f"{by['1.25x'].fps:.1f}/s  2x {by['2x'].fps:.1f}/s p50 {by['2x'].latency['p50']:.1f} ms  "
-                    f"max {by['max'].fps:.1f}/s",
-                    flush=True,
-                )
-        if args.overload_minutes > 0:
-            candidates = [c for c in report["cells"] if c["imgsz"] == args.overload_imgsz] or report["cells"]
-            if args.overload_backend:
-                candidates = [c for c in candidates if c["backend"] == args.overload_backend] or candidates
-            best = max(candidates, key=lambda c: c["raw"]["fps"])
-            hz = 2.0 * best["raw"]["fps"]
-            print(
-                f"[overload] {best['backend']} {best['imgsz']} at {hz:.0f} Hz for {args.overload_minutes} min"
-            )
-            result = overload(
-                bench,
-                exports[best["backend"], best["imgsz"]],
-                best["imgsz"],
-                args.threads,
-                hz,
-                args.overload_minutes,
-                args.work / "node_overload.log",
-            )
-            report["overload"] = {"backend": best["backend"], **result}
-    finally:
-        bench.close()
-    report["load_end"] = load()
-    report["goals"] = goals(report)
+    raw = RawLoop(path, imgsz, backend, threads, args.work, args.device, args.half)
+    raw.setup(frames[0])
+    engine = ExpressionDetector(
+        InferenceConfig(
+            model=str(path), imgsz=imgsz, threads=args.threads, device=args.device, half=args.half
+        )
+    )
+    for f in frames[:3]:
+        raw(f)
+        engine(f)
+    return interleaved({"raw": raw, "engine": engine}, frames, args.seconds)
+
+
+def run_cell(
+    args: argparse.Namespace, bench: Bench, frames: list, path: Path, backend: str, imgsz: int
+) -> dict:
+    """One backend and imgsz: the two loops, then the node at every publish rate."""
+    print(f"[{backend} {imgsz}] {path.name}  {load()}", flush=True)
+    loops = time_loops(args, path, backend, imgsz, frames)
+    rates = [(f"{r:g} Hz", r) for r in args.rates] + [
+        ("1.25x", 1.25 * loops["raw"]["fps"]),
+        ("2x", 2.0 * loops["raw"]["fps"]),
+        ("max", 0.0),
+    ]
+    log = args.work / f"node_{backend}_{imgsz}.log"
+    node = run_node(bench, node_spec(args, path, imgsz), rates, args.seconds, log)
+    by = {r.rate: r for r in node.results}
+    print(
+        f"   raw {loops['raw']['p50']:.1f} ms ({loops['raw']['fps']:.1f}/s)  engine "
+        f"{loops['engine']['p50']:.1f} ms ({loops['engine']['fps']:.1f}/s)  node 1.25x "
+        f"{by['1.25x'].fps:.1f}/s  2x {by['2x'].fps:.1f}/s p50 {by['2x'].latency['p50']:.1f} ms  "
+        f"max {by['max'].fps:.1f}/s",
+        flush=True,
+    )
+    return {"backend": backend, "imgsz": imgsz, **loops, "node": asdict(node)}
+
+
+def run_overload(args: argparse.Namespace, bench: Bench, cells: list[dict], exports: dict) -> dict:
+    """The fastest cell (at --overload-imgsz, of --overload-backend) at 2x its raw rate for a while."""
+    candidates = [c for c in cells if c["imgsz"] == args.overload_imgsz] or cells
+    if args.overload_backend:
+        candidates = [c for c in candidates if c["backend"] == args.overload_backend] or candidates
+    best = max(candidates, key=lambda c: c["raw"]["fps"])
+    hz = 2.0 * best["raw"]["fps"]
+    print(f"[overload] {best['backend']} {best['imgsz']} at {hz:.0f} Hz for {args.overload_minutes} min")
+    node = node_spec(args, exports[best["backend"], best["imgsz"]], best["imgsz"])
+    result = overload(bench, node, hz, args.overload_minutes, args.work / "node_overload.log")
+    return {"backend": best["backend"], **result}
+
+
+def write_results(args: argparse.Namespace, report: dict) -> None:
     stem = "speed_quick" if args.quick else "speed"
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     (args.out / f"{stem}.md").write_text(markdown(report))
     plot(report, args.out / f"{stem}.png")
     print("\n".join(report["goals"]))
     print(f"wrote {args.out / (stem + '.md')}, .json, .png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        args.backends = [b for b in args.backends if not b.startswith("openvino")]
+        print("openvino not installed: skipping OpenVINO (pip install openvino)", flush=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = model_to_time(args)
+    report = new_report(args, argv, model)
+    print(f"{report['machine']}\n{report['load_start']}", flush=True)
+    frames = real_frames()
+    report["frames"] = len(frames)
+    exports = export_models(model, args.imgsz, args.backends, args.work)
+    bench = Bench(frames)
+    try:
+        for backend in args.backends:
+            for imgsz in args.imgsz:
+                report["cells"].append(run_cell(args, bench, frames, exports[backend, imgsz], backend, imgsz))
+        if args.overload_minutes > 0:
+            report["overload"] = run_overload(args, bench, report["cells"], exports)
+    finally:
+        bench.close()
+    report["load_end"] = load()
+    report["goals"] = goals(report)
+    write_results(args, report)
     return 0
 
 

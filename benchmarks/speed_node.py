@@ -136,20 +136,27 @@ class Bench:
         self.rclpy.try_shutdown()
 
 
-NODE_PARAMS: list[str] = []
+@dataclass(frozen=True)
+class NodeSpec:
+    """The detector node to start: its model, imgsz, threads and extra parameters (device, half on a GPU)."""
+
+    path: Path
+    imgsz: int
+    threads: int
+    extra: tuple[str, ...] = ()  #: ``name:=value`` parameters
 
 
-def detector_command(path: Path, imgsz: int, threads: int) -> list[str]:
-    extra = [arg for param in NODE_PARAMS for arg in ("-p", param)]
-    params = {"model": path, "imgsz": imgsz, "threads": threads}
+def detector_command(node: NodeSpec) -> list[str]:
+    extra = [arg for param in node.extra for arg in ("-p", param)]
+    params = {"model": node.path, "imgsz": node.imgsz, "threads": node.threads}
     return node_command("detector", params, [*extra, "--log-level", "warn"])
 
 
-def start_node(path: Path, imgsz: int, threads: int, log: Path) -> subprocess.Popen:
+def start_node(node: NodeSpec, log: Path) -> subprocess.Popen:
     """The detector node as its own process, its output in ``log``."""
     with open(log, "w") as log_file:
         return subprocess.Popen(
-            detector_command(path, imgsz, threads),
+            detector_command(node),
             env=node_env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -168,19 +175,13 @@ def node_env() -> dict[str, str]:
 
 
 def run_node(
-    bench: Bench,
-    path: Path,
-    imgsz: int,
-    threads: int,
-    rates: list[tuple[str, float]],
-    seconds: float,
-    log: Path,
+    bench: Bench, node: NodeSpec, rates: list[tuple[str, float]], seconds: float, log: Path
 ) -> NodeRun:
     import psutil
 
     run = NodeRun()
     t0 = time.monotonic()
-    proc = start_node(path, imgsz, threads, log)
+    proc = start_node(node, log)
     try:
         if not bench.wait_ready(proc, timeout=120):
             run.log_tail = log.read_text()[-2000:]
@@ -224,14 +225,12 @@ def run_node(
     return run
 
 
-def overload(
-    bench: Bench, path: Path, imgsz: int, threads: int, hz: float, minutes: float, log: Path
-) -> dict:
+def overload(bench: Bench, node: NodeSpec, hz: float, minutes: float, log: Path) -> dict:
     """2x overload for ``minutes``: latency and RSS per 10 s window must stay flat."""
     import psutil
 
     window = 10.0
-    proc = start_node(path, imgsz, threads, log)
+    proc = start_node(node, log)
     series = []
     try:
         if not bench.wait_ready(proc, timeout=120):
@@ -267,7 +266,7 @@ def overload(
     return {
         "minutes": minutes,
         "hz": hz,
-        "imgsz": imgsz,
+        "imgsz": node.imgsz,
         "series": series,
         "p50_first_ms": p50_first,
         "p50_last_ms": p50_last,
