@@ -35,7 +35,7 @@ setup(
             "face-expression-demo = face_expression.cli.demo:main",
             "face-expression-train = face_expression.cli.train:main",
             "face-expression-eval = face_expression.cli.evaluate:main",
-            "face-expression-dataset = face_expression.data.building:main",
+            "face-expression-dataset = face_expression.cli.dataset:main",
             "face-expression-export = face_expression.cli.export:main",
         ],
     },

@@ -309,7 +309,33 @@ def main() -> None:
     from face_expression.engine import offline
 
     offline.prepare_environment()  # before anything imports torch or ultralytics
+    args = parse_args()
 
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    if args.model is None:
+        from face_expression.core.resources import default_model_path
+
+        args.model = default_model_path()
+    items = load_manifest(args.manifest)
+    results, notes = run_methods(args, items)
+    groups = ["all", *sorted({it["group"] for it in items})]
+    report = []
+    for g in groups:
+        report.append(f"### {g}\n\n" + table(results, g))
+    print("\n".join(report))
+    for n in notes:
+        print(n)
+    if args.out:
+        args.out.write_text(
+            json.dumps({"results": results, "notes": notes, "manifest": str(args.manifest)}, indent=1)
+        )
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=Path("/work/data/starter/yolo/test_manifest.json"))
     ap.add_argument("--model", type=Path, default=None, help="starter model (default: the bundled one)")
@@ -325,18 +351,11 @@ def main() -> None:
         default="starter,haar,centerface,centerface+fer,fer-yolo",
         help="comma-separated subset of: starter, haar, centerface, centerface+fer, fer-yolo",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    import cv2
-    import torch
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
-    if args.model is None:
-        from face_expression.core.resources import default_model_path
-
-        args.model = default_model_path()
-    items = load_manifest(args.manifest)
+def run_methods(args: argparse.Namespace, items: list[dict]) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """Score every wanted method on the manifest; a method that fails is noted, not fatal."""
     results: dict[str, dict[str, dict]] = {}
     notes: list[str] = []
 
@@ -378,17 +397,7 @@ def main() -> None:
             ),
         )
 
-    groups = ["all", *sorted({it["group"] for it in items})]
-    report = []
-    for g in groups:
-        report.append(f"### {g}\n\n" + table(results, g))
-    print("\n".join(report))
-    for n in notes:
-        print(n)
-    if args.out:
-        args.out.write_text(
-            json.dumps({"results": results, "notes": notes, "manifest": str(args.manifest)}, indent=1)
-        )
+    return results, notes
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ def colour(class_id: int) -> tuple[int, int, int]:
     return _PALETTE[class_id % len(_PALETTE)]
 
 
-def annotate(image_bgr: np.ndarray, detections: Sequence[Detection], copy: bool = True) -> np.ndarray:
-    """Return the image with one labelled box per detection ("smile 0.87")."""
-    out = image_bgr.copy() if copy or not image_bgr.flags.writeable else image_bgr
+def annotate(image_bgr: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+    """A copy of the image with one labelled box per detection ("smile 0.87"); the input is not drawn on."""
+    out = image_bgr.copy()
     h, w = out.shape[:2]
     scale = max(0.35, min(w, h) / 900.0)
     thickness = max(1, round(min(w, h) / 300))

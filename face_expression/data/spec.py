@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import yaml
 
+from face_expression.data.labels import format_labels, label_path, read_labels
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Roboflow calls the validation split "valid", Ultralytics' key is "val".
 SPLIT_KEYS = ("train", "val", "test")
@@ -46,10 +48,6 @@ class DataSpec:
     yaml_path: Path
     names: list[str]
     splits: dict[str, list[Path]] = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.yaml_path.parent
 
     def has_split(self, split: str) -> bool:
         return bool(self.splits.get(split))
@@ -158,12 +156,17 @@ def load(path: str | Path) -> DataSpec:
     return DataSpec(yaml_path=yaml_path, names=names, splits=splits)
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted; none if it does not exist."""
+    return [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+
+
 def images_of(entries: Iterable[Path]) -> list[Path]:
     """Image files of a split: the images under its folders, or the paths its list files name."""
     out: list[Path] = []
     for entry in entries:
         if entry.is_dir():
-            out += [p for p in sorted(entry.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+            out += image_files(entry)
         else:
             for line in entry.read_text(encoding="utf-8").splitlines():
                 line = line.strip()
@@ -171,16 +174,6 @@ def images_of(entries: Iterable[Path]) -> list[Path]:
                     p = Path(line)
                     out.append(p if p.is_absolute() else (entry.parent / p).resolve())
     return out
-
-
-def label_path(image: Path) -> Path:
-    """YOLO convention: the last ``images`` folder becomes ``labels``, the suffix ``.txt``."""
-    parts = list(image.parts)
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            return Path(*parts).with_suffix(".txt")
-    return image.with_suffix(".txt")
 
 
 @dataclass
@@ -218,58 +211,12 @@ class LabelProblems:
         return bool(self.bad_coords or self.bad_class or self.malformed or self.unreadable)
 
 
-def read_labels(
-    path: Path, nc: int, problems: LabelProblems | None = None
-) -> list[tuple[int, float, float, float, float]]:
-    """(class, cx, cy, w, h) boxes of one label file; polygons become their bounding box."""
-    if not path.is_file():
-        return []
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{n}: {line.strip()[:80]}"
-        try:
-            cls = float(fields[0])
-            values = [float(v) for v in fields[1:]]
-        except ValueError:
-            if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if cls != int(cls) or len(values) < 4 or (len(values) > 4 and len(values) % 2):
-            if problems is not None:
-                problems.malformed.append(where)
-            continue
-        if not 0 <= int(cls) < nc:
-            if problems is not None:
-                problems.bad_class.append(where)
-            continue
-        if len(values) > 4:  # segment polygon x1 y1 x2 y2 ...: use its bounding box
-            xs, ys = values[0::2], values[1::2]
-            coords_ok = all(0.0 <= v <= 1.0 for v in values)
-            x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
-            box = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
-        else:
-            cx, cy, w, h = values
-            box = (cx, cy, w, h)
-            coords_ok = all(0.0 <= v <= 1.0 for v in values) and w > 0 and h > 0
-            coords_ok = coords_ok and cx - w / 2 >= -1e-3 and cx + w / 2 <= 1 + 1e-3
-            coords_ok = coords_ok and cy - h / 2 >= -1e-3 and cy + h / 2 <= 1 + 1e-3
-        if not coords_ok:
-            if problems is not None:
-                problems.bad_coords.append(where)
-            continue
-        out.append((int(cls), *box))
-    return out
-
-
-def check_split(images: list[Path], nc: int, read_images: bool = True) -> tuple[LabelProblems, list[int]]:
+def check_split(images: list[Path], nc: int) -> tuple[LabelProblems, list[int]]:
     """Problems of one split and its number of boxes per class."""
     problems = LabelProblems()
     counts = [0] * nc
     for image in images:
-        if read_images and cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
             problems.unreadable.append(str(image))
             continue
         for cls, *_ in read_labels(label_path(image), nc, problems):
@@ -355,7 +302,7 @@ def stage(spec: DataSpec, out_dir: Path, images: dict[str, list[Path]] | None = 
             lp = label_path(image)
             target = (folder / "labels" / name).with_suffix(".txt")
             boxes = read_labels(lp, len(spec.names))
-            target.write_text("".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in boxes))
+            target.write_text(format_labels(boxes))
         entries[split] = str(folder / "images")
     for key in ("train", "val"):  # Ultralytics insists on both keys even to validate one split
         entries.setdefault(key, next(iter(entries.values())))

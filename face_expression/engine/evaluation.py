@@ -26,7 +26,8 @@ import numpy as np
 
 from face_expression.core import metrics as fm
 from face_expression.core.resources import default_model_path
-from face_expression.data.spec import DataSetError, DataSpec, check, label_path, load, read_labels, stage
+from face_expression.data.labels import label_path, read_labels
+from face_expression.data.spec import DataSetError, DataSpec, check, load, stage
 from face_expression.engine import offline
 from face_expression.engine.backends import loadable_name
 from face_expression.engine.config import InferenceConfig

