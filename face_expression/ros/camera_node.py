@@ -23,6 +23,7 @@ from face_expression.ros.node_support import (
     check_parameter_overrides,
     create_node_or_exit_code,
     default_topic,
+    finish_despite_second_interrupt,
     image_qos,
 )
 
@@ -112,6 +113,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        finish_despite_second_interrupt()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
