@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.events import Shutdown
 from launch.events.process import ProcessExited
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -47,7 +48,7 @@ def _annotated_topic(namespace: str, pushed: str = "") -> str:
     return "/" + "/".join([*parts, "annotated_image"])
 
 
-def _detector_exited(event: ProcessExited, context: LaunchContext) -> list[Shutdown]:
+def _detector_exited(event: ProcessExited, context: LaunchContext) -> list[EmitEvent]:
     """End the launch with the detector; a detector that failed makes ros2 launch exit 1, not 0.
 
     Without this, a bad model, device or params file printed the detector's FATAL line and
@@ -58,7 +59,7 @@ def _detector_exited(event: ProcessExited, context: LaunchContext) -> list[Shutd
         return []
     if event.returncode != 0:
         raise RuntimeError(f"{event.action.name} exited with code {event.returncode}; see its output above")
-    return [Shutdown(reason="the detector exited")]
+    return [EmitEvent(event=Shutdown(reason="the detector exited"))]
 
 
 def _detector_and_viewer(context: LaunchContext) -> list[Node]:
