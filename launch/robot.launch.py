@@ -19,15 +19,21 @@ webcam.launch.py includes this file for its detector, so both setups start the s
 
 from __future__ import annotations
 
+import re
+
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.events import Shutdown
+from launch.events.process import ProcessExited
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "face_expression"
+#: Devices the detector accepts (its own check, engine.detector.check_device, says the same).
+DEVICE = re.compile(r"cpu|cuda|cuda:\d+|\d+")
 
 
 def _annotated_topic(namespace: str, pushed: str = "") -> str:
@@ -40,6 +46,20 @@ def _annotated_topic(namespace: str, pushed: str = "") -> str:
         namespace = f"{pushed}/{namespace}"
     parts = [p for p in namespace.split("/") if p]
     return "/" + "/".join([*parts, "annotated_image"])
+
+
+def _detector_exited(event: ProcessExited, context: LaunchContext) -> list[EmitEvent]:
+    """End the launch with the detector; a detector that failed makes ros2 launch exit 1, not 0.
+
+    Without this, a bad model, device or params file printed the detector's FATAL line and
+    ``ros2 launch`` still exited 0 (found by running it), so scripts and service managers could
+    not see the failure. Exit code 0 (Ctrl-C, clean shutdown) ends the launch quietly.
+    """
+    if context.is_shutdown:
+        return []
+    if event.returncode != 0:
+        raise RuntimeError(f"{event.action.name} exited with code {event.returncode}; see its output above")
+    return [EmitEvent(event=Shutdown(reason="the detector exited"))]
 
 
 def _detector_and_viewer(context: LaunchContext) -> list[Node]:
@@ -57,6 +77,13 @@ def _detector_and_viewer(context: LaunchContext) -> list[Node]:
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = ParameterValue(value, value_type=str)
+    device = LaunchConfiguration("device").perform(context)
+    if device and not DEVICE.fullmatch(device):
+        # Like DeclareLaunchArgument's choices: a launch error before any process starts.
+        raise ValueError(
+            f'Argument "device" provided value "{device}" is not valid. Valid options are: '
+            "'' (the params file's), cpu, cuda, cuda:N, N"
+        )
 
     detector = Node(
         package=PACKAGE,
@@ -68,6 +95,7 @@ def _detector_and_viewer(context: LaunchContext) -> list[Node]:
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         output="screen",
         emulate_tty=True,
+        on_exit=_detector_exited,
     )
     # The RViz config shows /annotated_image; remap it to where this detector publishes it.
     annotated = _annotated_topic(

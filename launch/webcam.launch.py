@@ -12,9 +12,10 @@ detector publishes /detections, /annotated_image and /label_info; RViz shows /an
 camera_driver:
   usb_cam  ros-drivers/usb_cam (usb_cam_node_exe in namespace camera), config/usb_cam.yaml
   opencv   this package's `camera` node (OpenCV), config/camera.yaml; video_device may be
-           /dev/videoN, a camera index, a video file or a folder of images
+           /dev/videoN, a camera index, a video file or a folder of images (loop:=true replays
+           a file or folder; otherwise the camera ends with it)
   none     no camera: the detector reads image_topic, published by something else
-video_device, pixel_format, image_width, image_height and framerate override the camera's
+video_device, pixel_format, image_width, image_height, framerate (and loop) override the camera's
 params file; the detector arguments (params_file, model, device, log_level, rviz) are those of
 robot.launch.py, which this file includes.
 """
@@ -83,6 +84,7 @@ def generate_launch_description() -> LaunchDescription:
                 "width": _typed("image_width", int),
                 "height": _typed("image_height", int),
                 "rate": _typed("framerate", float),
+                "loop": _typed("loop", bool),
             },
         ],
         # Explicit, so it is /camera/image_raw like usb_cam's (relative: follows a pushed namespace).
@@ -126,6 +128,12 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument("image_width", default_value="640", description="Capture width."),
             DeclareLaunchArgument("image_height", default_value="480", description="Capture height."),
             DeclareLaunchArgument("framerate", default_value="30.0", description="Frames per second."),
+            DeclareLaunchArgument(
+                "loop",
+                default_value="false",
+                choices=["true", "false", "True", "False"],
+                description="opencv: start a video file or image folder again at its end.",
+            ),
             DeclareLaunchArgument(
                 "image_topic",
                 default_value="camera/image_raw",

@@ -20,7 +20,12 @@ from std_msgs.msg import Header
 from face_expression.core.frame_source import FrameSource, SourceError
 from face_expression.ros import messages
 from face_expression.ros.qos import image_qos
-from face_expression.ros.startup import create_node_or_exit_code, declare_parameters, default_topic
+from face_expression.ros.startup import (
+    create_node_or_exit_code,
+    declare_parameters,
+    default_topic,
+    finish_despite_second_interrupt,
+)
 
 NODE_NAME = "face_expression_camera"
 ENCODINGS = ("rgb8", "bgr8")
@@ -105,6 +110,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        finish_despite_second_interrupt()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -40,6 +40,7 @@ from face_expression.ros.startup import (
     create_node_or_exit_code,
     declare_parameters,
     default_topic,
+    finish_despite_second_interrupt,
 )
 
 NODE_NAME = "face_expression_detector"
@@ -201,8 +202,14 @@ class DetectorNode(Node):
     def _run(self) -> None:
         while not self._stop.is_set():
             msg = self.frames.take(timeout=0.1)
-            if msg is not None:
+            if msg is None:
+                continue
+            try:
                 self.process(msg)
+            except Exception:
+                if self.context.ok():
+                    raise
+                return  # Ctrl-C shut the context down while this frame was in the model: no one to publish to
 
     def process(self, msg: Image) -> None:
         """Decode, detect and publish one frame; a bad frame is logged and dropped."""
@@ -247,6 +254,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        finish_despite_second_interrupt()
         elapsed = max(time.monotonic() - started, 1e-9)
         stats = node.frames.stats
         # rosout is gone once Ctrl-C shut the context down: print the closing line instead.

@@ -23,6 +23,7 @@ from vision_msgs.msg import Detection2DArray
 from face_expression.core.image_codec import FrameError
 from face_expression.ros import messages
 from face_expression.ros.qos import image_qos
+from face_expression.ros.startup import finish_despite_second_interrupt
 
 NODE_NAME = "face_expression_recorder"
 
@@ -131,6 +132,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        finish_despite_second_interrupt()
         path = node.write_summary()
         n = len(node.frames)
         with_faces = sum(1 for r in node.frames if r["faces"])

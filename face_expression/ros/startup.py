@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -76,3 +77,14 @@ def create_node_or_exit_code(
         code = 130
     rclpy.try_shutdown()
     return code
+
+
+def finish_despite_second_interrupt() -> None:
+    """Ignore further Ctrl-C so the clean-up after the first one completes.
+
+    A terminal's Ctrl-C reaches a launched node twice: the terminal signals the whole process
+    group and ``ros2 launch`` forwards SIGINT to each node. Found by running ``ros2 launch``: the
+    second one raised KeyboardInterrupt inside destroy_node and the detector died (exit -6).
+    ``ros2 launch`` still escalates to SIGTERM and SIGKILL if clean-up hangs.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
