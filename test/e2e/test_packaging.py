@@ -25,6 +25,8 @@ ROSDEP_KEYS = {
     "std_msgs": "std_msgs",
     "sensor_msgs": "sensor_msgs",
     "vision_msgs": "vision_msgs",
+    "diagnostic_msgs": "diagnostic_msgs",
+    "lifecycle_msgs": "lifecycle_msgs",
     "builtin_interfaces": "builtin_interfaces",
     "launch": "launch",
     "launch_ros": "launch_ros",
