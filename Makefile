@@ -8,11 +8,13 @@ STAMP := $(VENV)/.face_expression-setup
 
 setup: $(STAMP)
 
+INTERFACES := vision_msgs hri_msgs
+
 # Re-run only when what the venv is built from changes.
-$(STAMP): requirements.txt requirements-runtime.txt setup.py setup.cfg interfaces/vision_msgs/CMakeLists.txt $(wildcard interfaces/vision_msgs/msg/*.msg)
+$(STAMP): requirements.txt requirements-runtime.txt setup.py setup.cfg $(foreach p,$(INTERFACES),interfaces/$(p)/CMakeLists.txt $(wildcard interfaces/$(p)/msg/*.msg))
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	@$(PY) -c 'import vision_msgs.msg' 2>/dev/null || bash interfaces/build_vision_msgs.sh $(VENV)
+	@for p in $(INTERFACES); do $(PY) -c "import $$p.msg" 2>/dev/null || bash interfaces/build_interfaces.sh $(VENV) $$p || exit 1; done
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 

@@ -13,7 +13,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Detection:
-    """One face: box corners in input-image pixels, class and confidence."""
+    """One face: box corners in input-image pixels, class and confidence.
+
+    ``track_id`` is the face's tracking id (core/tracking.py), "" when untracked.
+    """
 
     x1: float
     y1: float
@@ -22,6 +25,7 @@ class Detection:
     class_id: int
     class_name: str
     score: float
+    track_id: str = ""
 
     @property
     def center(self) -> tuple[float, float]:
