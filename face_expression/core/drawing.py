@@ -31,7 +31,7 @@ def colour(class_id: int) -> tuple[int, int, int]:
 
 
 def annotate(image_bgr: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-    """A copy of the image with one labelled box per detection ("smile 0.87"); the input is not drawn on."""
+    """A copy of the image with one labelled box per detection ("a3 smile 0.87", the id when tracked)."""
     out = image_bgr.copy()
     h, w = out.shape[:2]
     scale = max(0.35, min(w, h) / 900.0)
@@ -41,7 +41,7 @@ def annotate(image_bgr: np.ndarray, detections: Sequence[Detection]) -> np.ndarr
         p1 = (round(det.x1), round(det.y1))
         p2 = (round(det.x2) - 1, round(det.y2) - 1)
         cv2.rectangle(out, p1, p2, c, thickness)
-        label = f"{det.class_name} {det.score:.2f}"
+        label = f"{det.track_id + ' ' if det.track_id else ''}{det.class_name} {det.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = p1[1] - 2 if p1[1] - th - base - 2 >= 0 else min(h - 1, p1[1] + th + base + 2)
         cv2.rectangle(out, (p1[0], ty - th - base), (p1[0] + tw + 2, ty + 1), c, -1)

@@ -166,9 +166,20 @@ class FaceTracker:
                 self.reset()
             self._source = source
         self._t = t
-        s = self.settings
-        tracks = self._tracks
+        det_track = self._match(detections, t)
+        out: list[Detection] = []
+        confidences: list[float] = []
+        for di, det in enumerate(detections):
+            published = self._report(det_track[di], det, t)
+            if published is not None:
+                out.append(published)
+                confidences.append(det.score)
+        tracked = sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.born)
+        return TrackingResult(out, confidences, [tr.id for tr in tracked if tr.id is not None])
 
+    def _match(self, detections: Sequence[Detection], t: float) -> dict[int, _Track]:
+        """Detection index -> its track (a new one for a new face); drops tracks kept too long."""
+        tracks = self._tracks
         pairs = []
         for ti, track in enumerate(tracks):
             for di, det in enumerate(detections):
@@ -179,39 +190,33 @@ class FaceTracker:
         det_track: dict[int, _Track] = {}
         used: set[int] = set()
         for _cost, ti, di in pairs:
-            if ti in used or di in det_track:
-                continue
-            used.add(ti)
-            det_track[di] = tracks[ti]
-
-        kept = []
-        for ti, track in enumerate(tracks):
-            if ti in used:
-                kept.append(track)
-            elif track.id is not None and t - track.t <= s.keep_s:
-                kept.append(track)  # confirmed and recently seen: keep its id a while
+            if ti not in used and di not in det_track:
+                used.add(ti)
+                det_track[di] = tracks[ti]
+        keep_s = self.settings.keep_s
+        # unmatched: a confirmed face keeps its id a while; a tentative one ends at once
+        kept = [
+            tr for ti, tr in enumerate(tracks) if ti in used or (tr.id is not None and t - tr.t <= keep_s)
+        ]
         for di, det in enumerate(detections):
             if di not in det_track:
                 self._born += 1
-                track = _Track(det, t, self._born, s.time_constant_s)
-                det_track[di] = track
-                kept.append(track)
+                det_track[di] = _Track(det, t, self._born, self.settings.time_constant_s)
+                kept.append(det_track[di])
         self._tracks = kept
+        return det_track
 
-        out: list[Detection] = []
-        confidences: list[float] = []
-        for di, det in enumerate(detections):
-            track = det_track[di]
-            track.update(det, t)
-            expression = track.expression.update(det.class_id, det.class_name, det.score, t)
-            if track.id is None and track.hits >= max(1, s.min_frames):
-                track.id = self._new_id()
-            if track.id is None:
-                continue
-            if s.smoothing:
-                cid, name, score = expression.class_id, expression.class_name, expression.score
-                det = dataclasses.replace(det, class_id=cid, class_name=name, score=score)
-            out.append(dataclasses.replace(det, track_id=track.id))
-            confidences.append(detections[di].score)
-        tracked = sorted((tr for tr in self._tracks if tr.id is not None), key=lambda tr: tr.born)
-        return TrackingResult(out, confidences, [tr.id for tr in tracked if tr.id is not None])
+    def _report(self, track: _Track, det: Detection, t: float) -> Detection | None:
+        """Update ``track`` with ``det``; the detection to publish, or None while still tentative."""
+        s = self.settings
+        track.update(det, t)
+        expression = track.expression.update(det.class_id, det.class_name, det.score, t)
+        if track.id is None and track.hits >= max(1, s.min_frames):
+            track.id = self._new_id()
+        if track.id is None:
+            return None
+        if s.smoothing:
+            det = dataclasses.replace(
+                det, class_id=expression.class_id, class_name=expression.class_name, score=expression.score
+            )
+        return dataclasses.replace(det, track_id=track.id)

@@ -99,7 +99,8 @@ def summarise(out: Path) -> int:
     data = json.loads(summary.read_text())
     print(
         f"demo: {data['frames']} frames, {data['frames_with_faces']} with faces, labels "
-        f"{data['labels']}, {data['fps']} FPS; annotated frames in {out / 'frames'}",
+        f"{data['labels']}, face ids {data.get('ids', {})} (frames each), {data['fps']} FPS; "
+        f"annotated frames in {out / 'frames'}",
         flush=True,
     )
     if data["frames"] == 0:

@@ -33,6 +33,7 @@ from face_expression.engine.config import InferenceConfig, ModelError, check_con
 from face_expression.engine.detector import ExpressionDetector
 from face_expression.engine.hot_swap import HotSwapDetector
 from face_expression.ros import messages
+from face_expression.ros.face_tracking import FaceTracking
 from face_expression.ros.newest_message import READER_CHOICES, NewestMessageReader, newest_message_reader
 from face_expression.ros.qos import QOS_CHOICES, auto_image_qos, image_qos, latched_qos
 from face_expression.ros.startup import (
@@ -77,6 +78,43 @@ PARAMETERS: ParameterTable = {
         "CPU threads for inference; 0 = all cores.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
+    # -- tracking, steady expressions, ROS4HRI (ros/face_tracking.py); read-only: set at start-up --
+    "tracking": (
+        True,
+        "Give every face a stable Detection2D.id while it stays in view (and smooth its expression).",
+        {"read_only": True},
+    ),
+    "track_keep_s": (
+        1.0,
+        "Seconds a face that is no longer detected keeps its id (a face back later gets a new one).",
+        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=60.0)]},
+    ),
+    "track_min_frames": (
+        0,
+        "Frames a new face must be detected in before it is reported; 0 (or 1) = at once.",
+        {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=100, step=1)]},
+    ),
+    "expression_smoothing": (
+        True,
+        "Publish each face's expression averaged over time (class and score); false = each frame's own.",
+        {"read_only": True},
+    ),
+    "expression_time_constant_s": (
+        0.3,
+        "Time constant of the expression average, seconds: a steady change shows within it.",
+        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]},
+    ),
+    "hri": (
+        False,
+        "Also publish ROS4HRI (REP-155) faces: /humans/faces/tracked and /humans/faces/<id>/roi, "
+        "cropped, expression (needs hri_msgs and tracking).",
+        {"read_only": True},
+    ),
+    "hri_crop_size": (
+        128,
+        "Side in pixels of /humans/faces/<id>/cropped.",
+        {"read_only": True, "integer_range": [IntegerRange(from_value=16, to_value=1024, step=1)]},
+    ),
     "image_qos": (
         "auto",
         f"Subscription QoS: {', '.join(QOS_CHOICES)}; depth 1. sensor_data (best effort) receives from "
@@ -117,6 +155,8 @@ class DetectorNode(Node):
         self._throttle = KeyedThrottle(period_s=5.0)
         self.frames_processed = 0
         self.bad_frames = 0
+
+        self._tracking = FaceTracking(self)  # ids, steady expressions, ROS4HRI topics
 
         self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
         self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
@@ -227,6 +267,7 @@ class DetectorNode(Node):
             if self._throttle.ready(type(exc).__name__):
                 self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
             return
+        detections = self._tracking.update(msg.header, image, detections, self._detector.detector)
         self._det_pub.publish(messages.detections_to_msg(detections, msg.header))
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))

@@ -87,12 +87,13 @@ def detections_to_msg(detections: Sequence[Detection], header: Header) -> Detect
         box.center.theta = 0.0
         box.size_x, box.size_y = (float(v) for v in det.size)
         d.bbox = box
+        d.id = det.track_id
         out.detections.append(d)
     return out
 
 
 def msg_to_detections(msg: Detection2DArray) -> list[Detection]:
-    """The inverse of detections_to_msg (class ids are not on the wire: -1)."""
+    """The inverse of detections_to_msg (class ids are not on the wire: -1; ``id`` is track_id)."""
     out = []
     for d in msg.detections:
         cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
@@ -100,7 +101,14 @@ def msg_to_detections(msg: Detection2DArray) -> list[Detection]:
         hyp = d.results[0].hypothesis if d.results else None
         out.append(
             Detection(
-                cx - hx, cy - hy, cx + hx, cy + hy, -1, hyp.class_id if hyp else "", hyp.score if hyp else 0.0
+                cx - hx,
+                cy - hy,
+                cx + hx,
+                cy + hy,
+                -1,
+                hyp.class_id if hyp else "",
+                hyp.score if hyp else 0.0,
+                d.id,
             )
         )
     return out

@@ -33,11 +33,13 @@ def stamp_key(header) -> str:
 
 
 def describe_detections(msg: Detection2DArray) -> str:
-    """ "2 faces: smile 0.91 [x=10 y=20 w=30 h=40], ..." for one frame."""
+    """ "2 faces: a3 smile 0.91 [x=10 y=20 w=30 h=40], ..." for one frame (the id when tracked)."""
     parts = []
     for det in messages.msg_to_detections(msg):
         w, h = det.size
-        parts.append(f"{det.class_name} {det.score:.2f} [x={det.x1:.0f} y={det.y1:.0f} w={w:.0f} h={h:.0f}]")
+        who = f"{det.track_id} " if det.track_id else ""
+        box = f"[x={det.x1:.0f} y={det.y1:.0f} w={w:.0f} h={h:.0f}]"
+        parts.append(f"{who}{det.class_name} {det.score:.2f} {box}")
     n = len(parts)
     return f"{n} face{'s' if n != 1 else ''}" + (": " + ", ".join(parts) if parts else "")
 
@@ -76,6 +78,7 @@ class RecorderNode(Node):
             "frame_id": msg.header.frame_id,
             "faces": [
                 {
+                    "id": d.track_id,
                     "label": d.class_name,
                     "score": round(d.score, 4),
                     "box_xywh": [round(d.x1, 1), round(d.y1, 1), round(d.size[0], 1), round(d.size[1], 1)],
@@ -108,13 +111,17 @@ class RecorderNode(Node):
     def write_summary(self) -> Path:
         faces = [f for r in self.frames for f in r["faces"]]
         labels: dict[str, int] = {}
+        ids: dict[str, int] = {}  # tracking id -> frames it was seen in
         for f in faces:
             labels[f["label"]] = labels.get(f["label"], 0) + 1
+            if f["id"]:
+                ids[f["id"]] = ids.get(f["id"], 0) + 1
         summary = {
             "frames": len(self.frames),
             "frames_with_faces": sum(1 for r in self.frames if r["faces"]),
             "faces": len(faces),
             "labels": labels,
+            "ids": ids,
             "fps": round(self.fps(), 2),
             "images_written": self.images_written,
             "per_frame": self.frames,

@@ -38,6 +38,11 @@ def test_demo_annotates_the_bundled_clip(tmp_path: Path, model_names: dict[int, 
     assert summary["frames_with_faces"] >= 0.9 * summary["frames"]
     assert set(summary["labels"]) <= set(model_names.values())
     assert summary["fps"] > 5
+    # one person in view the whole clip: one tracking id, on every face, printed by the demo
+    assert len(summary["ids"]) == 1, summary["ids"]
+    (face_id,) = summary["ids"]
+    assert all(f["id"] == face_id for r in summary["per_frame"] for f in r["faces"])
+    assert f"face ids {{'{face_id}'" in run.stdout and f"1 face: {face_id} " in run.stdout
     for record in summary["per_frame"]:
         for face in record["faces"]:
             x, y, w, h = face["box_xywh"]

@@ -18,7 +18,7 @@ def _header() -> Header:
 
 
 def test_detections_to_msg_uses_centre_size_pixels_and_class_names() -> None:
-    dets = [Detection(100, 50, 180, 150, 1, "smile", 0.9), Detection(0, 0, 10, 20, 0, "neutral", 0.4)]
+    dets = [Detection(100, 50, 180, 150, 1, "smile", 0.9, "a3"), Detection(0, 0, 10, 20, 0, "neutral", 0.4)]
     msg = messages.detections_to_msg(dets, _header())
     assert msg.header.frame_id == "head_camera" and msg.header.stamp.nanosec == 345
     assert len(msg.detections) == 2
@@ -28,10 +28,11 @@ def test_detections_to_msg_uses_centre_size_pixels_and_class_names() -> None:
     assert (d.bbox.size_x, d.bbox.size_y) == (80.0, 100.0)
     assert d.results[0].hypothesis.class_id == "smile"
     assert abs(d.results[0].hypothesis.score - 0.9) < 1e-9
+    assert [d.id for d in msg.detections] == ["a3", ""]  # the tracking id; empty when untracked
     back = messages.msg_to_detections(msg)
-    assert [(b.x1, b.y1, b.x2, b.y2, b.class_name) for b in back] == [
-        (100, 50, 180, 150, "smile"),
-        (0, 0, 10, 20, "neutral"),
+    assert [(b.x1, b.y1, b.x2, b.y2, b.class_name, b.track_id) for b in back] == [
+        (100, 50, 180, 150, "smile", "a3"),
+        (0, 0, 10, 20, "neutral", ""),
     ]
 
 
