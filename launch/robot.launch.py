@@ -12,6 +12,7 @@ Arguments (``ros2 launch face_expression robot.launch.py --show-args``):
   device        cpu, cuda, cuda:N or N; '' keeps the params_file value
   use_sim_time  true on a robot or bag replay that publishes /clock
   log_level     debug, info, warn, error or fatal
+  hri           true also publishes ROS4HRI faces (/humans/faces/...); '' keeps the params_file value
   rviz          true opens RViz on <ns>/annotated_image (off by default: robots are often headless)
 
 webcam.launch.py includes this file for its detector, so both setups start the same node.
@@ -84,6 +85,9 @@ def _detector_and_viewer(context: LaunchContext) -> list[Node]:
             f'Argument "device" provided value "{device}" is not valid. Valid options are: '
             "'' (the params file's), cpu, cuda, cuda:N, N"
         )
+    hri = LaunchConfiguration("hri").perform(context)
+    if hri:
+        overrides["hri"] = ParameterValue(hri, value_type=bool)
 
     detector = Node(
         package=PACKAGE,
@@ -156,6 +160,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="info",
                 choices=["debug", "info", "warn", "error", "fatal"],
                 description="Logging level of the detector.",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                choices=["", "true", "false", "True", "False"],
+                description="ROS4HRI faces on /humans/faces (REP-155); '' = keep params_file's value.",
             ),
             DeclareLaunchArgument(
                 "rviz",

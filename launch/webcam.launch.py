@@ -16,7 +16,7 @@ camera_driver:
            a file or folder; otherwise the camera ends with it)
   none     no camera: the detector reads image_topic, published by something else
 video_device, pixel_format, image_width, image_height, framerate (and loop) override the camera's
-params file; the detector arguments (params_file, model, device, log_level, rviz) are those of
+params file; the detector arguments (params_file, model, device, hri, log_level, rviz) are those of
 robot.launch.py, which this file includes.
 """
 
@@ -102,6 +102,7 @@ def generate_launch_description() -> LaunchDescription:
             "params_file": LaunchConfiguration("params_file"),
             "model": LaunchConfiguration("model"),
             "device": LaunchConfiguration("device"),
+            "hri": LaunchConfiguration("hri"),
             "log_level": LaunchConfiguration("log_level"),
             "use_sim_time": "false",
             "rviz": LaunchConfiguration("rviz"),
@@ -159,6 +160,9 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "device", default_value="", description="Inference device; '' = keep params_file's value."
+            ),
+            DeclareLaunchArgument(
+                "hri", default_value="", description="ROS4HRI faces; '' = keep params_file's value."
             ),
             DeclareLaunchArgument(
                 "log_level",

@@ -310,7 +310,7 @@ for name in ("webcam.launch.py", "robot.launch.py"):
 
 def test_launch_arguments_as_ros2_launch_shows_them(workspace: Path) -> None:
     robot = ok(run(workspace, "ros2 launch face_expression robot.launch.py --show-args"))
-    for name in ("namespace", "image_topic", "params_file", "model", "device", "use_sim_time", "log_level"):
+    for name in ("namespace", "image_topic", "params_file", "model", "device", "use_sim_time", "log_level", "hri"):
         assert f"'{name}':" in robot, robot
     rviz = re.search(r"'rviz':\n.*Valid choices are: .*\n\s+\(default: '(\w+)'\)", robot)
     assert rviz and rviz.group(1) == "false", "robots are often headless: no RViz by default"
@@ -320,7 +320,7 @@ def test_launch_arguments_as_ros2_launch_shows_them(workspace: Path) -> None:
     assert "Valid choices are: ['usb_cam', 'opencv', 'none']" in webcam, webcam
     pixel_format = re.search(r"'pixel_format':\n(?:.*\n)*?\s+\(default: '(\w+)'\)", webcam)
     assert pixel_format and pixel_format.group(1) in USB_CAM_RGB8_FORMATS, webcam
-    assert "'loop':" in webcam
+    assert "'loop':" in webcam and "'hri':" in webcam
 
 
 # -- ros2 launch -----------------------------------------------------------------------------
