@@ -8,6 +8,7 @@ time from the stamps, so the keep time and time constant mean what they would at
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def test_faces_keep_their_ids_and_tracked_lists_the_faces_in_view(hri: tuple[Pro
     # tracked = exactly the faces in view, once a keep time has passed since the last one left
     last_left = -KEEP_S
     checked = 0
-    for prev, frame in zip(frames, frames[1:]):
+    for prev, frame in itertools.pairwise(frames):
         if {g.identity for g in prev.faces} - {g.identity for g in frame.faces}:
             last_left = frame.t
         if frame.t - last_left <= KEEP_S:
