@@ -9,6 +9,9 @@ time from the stamps, so the keep time and time constant mean what they would at
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -294,3 +297,27 @@ def test_flicker_gives_a_steady_class_and_a_real_change_shows_within_the_time_co
     delay = frames[first].t - change
     assert 1 / FPS <= delay <= TAU + 1 / FPS, f"followed the change after {delay:.2f} s"
     assert {steady[i] for i in after if i >= first} == {"smile"}
+
+
+# -- without hri_msgs ---------------------------------------------------------------------------
+def test_without_hri_msgs_the_node_needs_none_and_hri_on_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shadow = tmp_path / "shadow"
+    (shadow / "hri_msgs").mkdir(parents=True)
+    (shadow / "hri_msgs" / "__init__.py").write_text("raise ImportError('hri_msgs hidden by the test')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
+    code = (
+        "import sys, face_expression.ros.detector_node\n"
+        "print(sorted(m for m in sys.modules if m.startswith('hri_msgs')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", "the node must not import hri_msgs unless hri is on"
+
+    proc = NodeProcess("detector", {"hri": True}, tmp_path / "node.log", domain_id=other_domain())
+    try:
+        assert proc.wait_exit(timeout=60) == 1
+    finally:
+        proc.stop()
+    out = proc.output()
+    assert "hri:=true needs the hri_msgs package" in out and "Traceback" not in out, out
