@@ -25,6 +25,7 @@ ROSDEP_KEYS = {
     "std_msgs": "std_msgs",
     "sensor_msgs": "sensor_msgs",
     "vision_msgs": "vision_msgs",
+    "hri_msgs": "hri_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "lifecycle_msgs": "lifecycle_msgs",
     "builtin_interfaces": "builtin_interfaces",

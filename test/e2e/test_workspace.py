@@ -310,7 +310,16 @@ for name in ("webcam.launch.py", "robot.launch.py"):
 
 def test_launch_arguments_as_ros2_launch_shows_them(workspace: Path) -> None:
     robot = ok(run(workspace, "ros2 launch face_expression robot.launch.py --show-args"))
-    for name in ("namespace", "image_topic", "params_file", "model", "device", "use_sim_time", "log_level", "hri"):
+    for name in (
+        "namespace",
+        "image_topic",
+        "params_file",
+        "model",
+        "device",
+        "use_sim_time",
+        "log_level",
+        "hri",
+    ):
         assert f"'{name}':" in robot, robot
     rviz = re.search(r"'rviz':\n.*Valid choices are: .*\n\s+\(default: '(\w+)'\)", robot)
     assert rviz and rviz.group(1) == "false", "robots are often headless: no RViz by default"
