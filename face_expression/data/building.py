@@ -41,10 +41,12 @@ from face_expression.data.spec import (
     SPLIT_KEYS,
     DataSetError,
     LabelProblems,
+    image_problem,
     label_path,
     listing,
     parse_names,
     read_labels,
+    truncated,
     write_roboflow_yaml,
 )
 
@@ -228,6 +230,36 @@ def assign_splits(
     return out, segmented
 
 
+def check_every_split_has_every_class(
+    records: Sequence[Record], splits: Sequence[str], names: list[str], fractions: Sequence[float]
+) -> None:
+    """Raise DataSetError when a split asked for got no face of some class.
+
+    Whole clips go to one split, so a class with few clips (three, at 60/20/20) can leave the
+    test split without it: its figures would then silently leave the class out.
+    """
+    found: dict[str, set[int]] = defaultdict(set)
+    clips: dict[int, set[str]] = defaultdict(set)
+    for record, key in zip(records, splits):
+        for c, *_ in record.labels:
+            found[key].add(c)
+            clips[c].add(record.group)
+    gaps = [
+        f"  - {SPLIT_FOLDERS[key]}: no "
+        f"{', '.join(names[c] for c in range(len(names)) if c not in found[key])}"
+        for key, share in zip(SPLIT_KEYS, fractions)
+        if share > 0 and len(found[key]) < len(names)
+    ]
+    if gaps:
+        per_class = ", ".join(f"{n}: {len(clips[c])}" for c, n in enumerate(names))
+        raise DataSetError(
+            "too few videos/persons per class to give every split faces of every class (each one is kept "
+            f"whole in one split; groups per class: {per_class}):\n" + "\n".join(gaps) + "\nAdd videos or "
+            "persons (five or more per class suit 60/20/20), or leave a split out, e.g. --split 80 20 0. "
+            "Nothing was written."
+        )
+
+
 # -- writing ---------------------------------------------------------------------------------------
 def write_image(path: Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
@@ -274,6 +306,7 @@ def finish(
 ) -> None:
     """Split, move pending files into train/valid/test, add flipped train copies, write data.yaml."""
     splits, segmented = assign_splits(records, fractions, seed)
+    check_every_split_has_every_class(records, splits, names, fractions)
     report.segmented_groups = segmented
     counts = {k: Counter() for k in SPLIT_KEYS}
     groups: dict[str, set[str]] = {k: set() for k in SPLIT_KEYS}
@@ -415,8 +448,8 @@ def build_from_media(
                 tqdm(image_files(folder), desc=f"{cls}: {folder.name}", unit="img", disable=not progress)
             ):
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is None:
-                    unreadable.append(str(path))
+                if image is None or truncated(path):
+                    unreadable.append(f"{path} ({'truncated' if image is not None else 'unreadable'})")
                     continue
                 labels = face_labels(finder, image, cid, min_score)
                 if not labels:
@@ -428,7 +461,9 @@ def build_from_media(
                 per_class[cls] += 1
         problems = []
         if unreadable:
-            problems.append("unreadable images (delete or re-save them):\n" + listing(unreadable))
+            problems.append(
+                "unreadable or truncated images (delete or re-save them):\n" + listing(unreadable)
+            )
         if faceless_videos:
             problems.append(
                 "videos in which no face was found (film the face frontally and well lit, or lower "
@@ -508,8 +543,9 @@ def split_existing(
     labelled: list[tuple[Path, list[Label]]] = []
     unlabelled = []
     for image, lp in tqdm(pairs, desc="checking", unit="img", disable=not progress):
-        if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
-            problems.unreadable.append(str(image))
+        problem = image_problem(image)
+        if problem:
+            problems.unreadable.append(problem)
             continue
         labels = read_labels(lp, len(names), problems)
         if not lp.is_file():

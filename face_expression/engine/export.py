@@ -24,7 +24,7 @@ from pathlib import Path
 
 from face_expression.core.geometry import Letterbox
 from face_expression.engine import offline
-from face_expression.engine.backends import loadable_name
+from face_expression.engine.backends import checkpoint_policy, yolo_model
 
 FORMATS = ("onnx", "openvino")
 #: Python modules each format needs (pip names in the message if one is missing).
@@ -127,8 +127,6 @@ def export(
     (and loaded through loadable_name, so a '*yolov5n' stem is not renamed to the official file).
     """
     offline.disable_sync()
-    from ultralytics import YOLO
-
     h, w = shape
     stem = name or f"{model.stem}_{h}x{w}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,8 +135,8 @@ def export(
         src = Path(tmp) / f"{stem}.pt"
         shutil.copy2(model, src)
         for fmt in formats:
-            with loadable_name(src) as loadable:
-                produced = _export_one(YOLO(loadable, task="detect"), fmt, shape, half, opset)
+            with checkpoint_policy(), yolo_model(src, task="detect") as yolo:
+                produced = _export_one(yolo, fmt, shape, half, opset)
                 if fmt == "openvino":
                     set_openvino_precision(produced, ov_precision)
                 target = out_dir / produced.name

@@ -27,8 +27,10 @@ import yaml
 
 from face_expression.data.spec import DataSetError, DataSpec, check, fingerprint, load, stage
 from face_expression.engine import offline
-from face_expression.engine.backends import loadable_name
+from face_expression.engine.backends import checkpoint_policy, yolo_model
+from face_expression.engine.config import ModelError
 from face_expression.engine.devices import check_device, default_device, ultralytics_device
+from face_expression.engine.model_card import SHA256_KEY, file_sha256
 
 MODEL_SIZES = ("n", "s", "m", "l", "x")
 DEFAULT_PROJECT = Path("runs") / "face_expression"
@@ -121,6 +123,7 @@ def write_metadata(path: Path, trainer, spec: DataSpec | None, names: list[str],
     metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
     meta = {
         "model": path.with_suffix(".pt").name,
+        SHA256_KEY: file_sha256(path.with_suffix(".pt")),  # checked by the node before it loads the weights
         "architecture": source,
         "task": "detect",
         "class_names": names,
@@ -194,8 +197,6 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict:
     """Train (or resume) and export; returns the metadata written."""
-    import os
-
     source, tag = model_source(args.model) if not args.resume else ("", "")
     name = args.name or (f"face_expression_{tag}" if tag else "face_expression_yolov5n")
     output = (args.output or Path("models") / f"{name}.pt").expanduser().resolve()
@@ -208,25 +209,32 @@ def run(args: argparse.Namespace) -> dict:
     device = checked_device(args.device or default_device())
 
     offline.prepare_ultralytics()
-    from ultralytics import YOLO
+    with checkpoint_policy():  # a .pt given to fine-tune or resume is loaded like any untrusted model
+        return _train(args, source, name, output, project, device)
+
+
+def _train(
+    args: argparse.Namespace, source: str, name: str, output: Path, project: Path, device: str
+) -> dict:
+    import os
 
     spec: DataSpec | None = None
     if args.resume:
         last = find_last(project, name, args.resume)
-        with loadable_name(last) as loadable:
-            model = YOLO(loadable)
-        if (model.ckpt or {}).get("epoch", -1) == -1:
-            raise TrainError(
-                f"{last} belongs to a finished run; nothing to resume. Start a new training, or fine-tune "
-                f"from it with --model {Path(last).parent / 'best.pt'}"
-            )
-        staged = (model.ckpt or {}).get("train_args", {}).get("data")
-        if staged and Path(staged).is_file():
-            src = yaml.safe_load(Path(staged).read_text(encoding="utf-8")).get("source")
-            spec = load(src) if src and Path(src).exists() else None
-        source = str((model.ckpt or {}).get("train_args", {}).get("model", ""))
-        print(f"resuming {last}")
-        model.train(resume=True, device=device)
+        with yolo_model(last) as model:
+            if (model.ckpt or {}).get("epoch", -1) == -1:
+                raise TrainError(
+                    f"{last} belongs to a finished run; nothing to resume. Start a new training, or "
+                    "fine-tune "
+                    f"from it with --model {Path(last).parent / 'best.pt'}"
+                )
+            staged = (model.ckpt or {}).get("train_args", {}).get("data")
+            if staged and Path(staged).is_file():
+                src = yaml.safe_load(Path(staged).read_text(encoding="utf-8")).get("source")
+                spec = load(src) if src and Path(src).exists() else None
+            source = str((model.ckpt or {}).get("train_args", {}).get("model", ""))
+            print(f"resuming {last}")
+            model.train(resume=True, device=device)
     else:
         if not args.data:
             raise TrainError("give the data set folder or data.yaml (or --resume)")
@@ -258,8 +266,7 @@ def run(args: argparse.Namespace) -> dict:
             "plots": True,
         }
         train_args.update(parse_overrides(args.set))
-        with loadable_name(source) as loadable:  # the link lives as long as training
-            model = YOLO(loadable)
+        with yolo_model(Path(source)) as model:  # the link lives as long as training
             model.train(**train_args)
     trainer = model.trainer
     best = Path(trainer.save_dir) / "weights" / "best.pt"
@@ -282,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         run(args)
-    except (TrainError, DataSetError) as exc:
+    except (TrainError, DataSetError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

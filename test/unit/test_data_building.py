@@ -22,7 +22,7 @@ GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 def photo_folders(root: Path) -> tuple[Path, Path]:
-    """smile/ (the astronaut, three framings) and neutral/ (Grace Hopper, two framings)."""
+    """smile/ (the astronaut, five framings) and neutral/ (Grace Hopper, two framings)."""
     smile, neutral = root / "smile", root / "neutral"
     smile.mkdir(parents=True)
     neutral.mkdir(parents=True)
@@ -30,6 +30,8 @@ def photo_folders(root: Path) -> tuple[Path, Path]:
     cv2.imwrite(str(smile / "astro_full.png"), astro)
     cv2.imwrite(str(smile / "astro_crop.jpg"), astro[0:400, 80:480])
     cv2.imwrite(str(smile / "astro_small.jpg"), cv2.resize(astro, (300, 300)))
+    cv2.imwrite(str(smile / "astro_mid.jpg"), cv2.resize(astro, (400, 400)))
+    cv2.imwrite(str(smile / "astro_left.jpg"), astro[20:460, 0:440])
     grace = cv2.imread(str(GRACE))
     cv2.imwrite(str(neutral / "grace_full.jpg"), grace)
     cv2.imwrite(str(neutral / "grace_crop.jpg"), grace[50:450, 60:460])
