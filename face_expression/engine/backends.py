@@ -161,7 +161,7 @@ def explain_load_failure(path: Path, exc: BaseException) -> ModelError:
         )
     if refused is not None:
         return ModelError(
-            f"refused to load {path}: its pickle names {refused or 'objects'}, which no plain Ultralytics "
+            f"refused to load {path}: its pickle names {refused}, which no plain Ultralytics "
             "checkpoint needs. A .pt file is a pickle and can run code as it loads; face_expression loads "
             "plain Ultralytics checkpoints only. Export the model to ONNX/OpenVINO where it was trained, "
             "or, only for a file you trust, set allow_unsafe_model_load:=true "
@@ -174,24 +174,24 @@ def explain_load_failure(path: Path, exc: BaseException) -> ModelError:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = str(exc).strip().removeprefix("ERROR ❌️").strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 def _refused_global(exc: BaseException) -> str | None:
-    """What the restricted loader refused ('builtins.exec', ''), or None when it refused nothing.
+    """The global the restricted loader refused ('exec', 'models.yolo.DetectionModel'), else None.
 
-    torch's weights_only unpickler raises pickle.UnpicklingError naming the global; Ultralytics
-    re-raises it as a TypeError about types 'outside the supported Ultralytics checkpoint format'.
+    torch's weights_only unpickler names it in the pickle.UnpicklingError that Ultralytics chains
+    under its own TypeError; a file that is no pickle at all fails without naming one.
     """
     seen: BaseException | None = exc
-    refused = None
     while seen is not None:
-        if isinstance(seen, pickle.UnpicklingError) or "outside the supported Ultralytics" in str(seen):
+        if isinstance(seen, pickle.UnpicklingError):
             found = re.search(r"Unsupported global: GLOBAL (\S+)", str(seen))
-            refused = found.group(1) if found else (refused or "")
+            if found:
+                return found.group(1)
         seen = seen.__cause__ or seen.__context__
-    return refused
+    return None
 
 
 def _architecture_task(model) -> str | None:
@@ -262,12 +262,12 @@ class Backend:
     """An Ultralytics AutoBackend for one model file, seen through the few things the engine needs."""
 
     def __init__(self, path: Path, device: str, half: bool, allow_unsafe: bool = False) -> None:
+        self.path = path
+        self.sha256 = check_card(path)  # before anything is unpickled
         offline.disable_sync()
         import torch
         from ultralytics.nn.autobackend import AutoBackend
 
-        self.path = path
-        self.sha256 = check_card(path)  # before anything is unpickled
         try:
             with checkpoint_policy(allow_unsafe), loadable_name(path) as name:
                 self._auto = AutoBackend(

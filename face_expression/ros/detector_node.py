@@ -124,8 +124,10 @@ class DetectorNode(Node):
             self.get_logger().warning(problem)
 
         # ModelError/ValueError end start-up
+        cfg = self._config({})
+        self.get_logger().info(f"loading model {cfg.model or '(bundled)'}")
         self._detector = HotSwapDetector(
-            ExpressionDetector(self._config({})), self._on_model_loaded, self._on_model_failed
+            ExpressionDetector(cfg), self._on_model_loaded, self._on_model_failed
         )
         self._throttle = KeyedThrottle(period_s=5.0)
         self.frames_processed = 0
@@ -145,7 +147,9 @@ class DetectorNode(Node):
         )
         if qos_name == "auto":
             self._qos_timer = self.create_timer(1.0, self._match_publishers)
+        self._load_after_set: InferenceConfig | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._start_pending_load)
 
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
@@ -188,7 +192,7 @@ class DetectorNode(Node):
             running = self._detector.detector
             if running.needs_reload(cfg):
                 resolve_model_path(cfg.model)  # a missing or unsupported file is rejected now
-                self._detector.load(cfg)
+                self._load_after_set = cfg
                 self.get_logger().info(
                     f"loading model {cfg.model or '(bundled)'}; the running one serves meanwhile"
                 )
@@ -202,6 +206,12 @@ class DetectorNode(Node):
             self.get_logger().error(f"parameter change rejected: {exc}")
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
+
+    def _start_pending_load(self, _params: list[Parameter]) -> None:
+        """Start a load once its parameters are stored, so that one failing at once can put them back."""
+        cfg, self._load_after_set = self._load_after_set, None
+        if cfg is not None:
+            self._detector.load(cfg)
 
     def _on_model_loaded(self, detector: ExpressionDetector) -> None:
         self._publish_label_info(detector)

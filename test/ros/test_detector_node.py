@@ -9,10 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import GetParameters, SetParameters
-from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import ReliabilityPolicy
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
@@ -158,22 +154,7 @@ def test_flood_of_100_frames_stays_responsive_and_answers_newest(probe: Probe, a
 
 
 def _set(probe: Probe, name: str, value) -> tuple[bool, str]:
-    client = probe.node.create_client(SetParameters, f"/{NODE}/set_parameters")
-    assert client.wait_for_service(timeout_sec=10)
-    pv = ParameterValue()
-    if isinstance(value, bool):
-        pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
-    elif isinstance(value, float):
-        pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
-    elif isinstance(value, int):
-        pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
-    else:
-        pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
-    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
-    wait_until(future.done, 30, f"set_parameters {name} timed out")
-    result = future.result().results[0]
-    probe.node.destroy_client(client)
-    return result.successful, result.reason
+    return probe.set_parameter(NODE, name, value)
 
 
 @pytest.mark.parametrize(
@@ -237,12 +218,7 @@ def test_a_model_that_fails_to_load_keeps_the_running_one(
 
 
 def _get(probe: Probe, name: str):
-    client = probe.node.create_client(GetParameters, f"/{NODE}/get_parameters")
-    assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(GetParameters.Request(names=[name]))
-    wait_until(future.done, 30, f"get_parameters {name} timed out")
-    probe.node.destroy_client(client)
-    return parameter_value_to_python(future.result().values[0])
+    return probe.get_parameter(NODE, name)
 
 
 def _start_failure(tmp_path: Path, model: str) -> str:
