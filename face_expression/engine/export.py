@@ -25,6 +25,8 @@ from pathlib import Path
 from face_expression.core.geometry import Letterbox
 from face_expression.engine import offline
 from face_expression.engine.backends import checkpoint_policy, yolo_model
+from face_expression.engine.config import ModelError
+from face_expression.engine.model_card import check_card
 
 FORMATS = ("onnx", "openvino")
 #: Python modules each format needs (pip names in the message if one is missing).
@@ -127,6 +129,7 @@ def export(
     (and loaded through loadable_name, so a '*yolov5n' stem is not renamed to the official file).
     """
     offline.disable_sync()
+    check_card(model)  # the user's card, before the scratch copy is unpickled
     h, w = shape
     stem = name or f"{model.stem}_{h}x{w}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,16 +137,19 @@ def export(
     with tempfile.TemporaryDirectory(prefix="face_expression_export_") as tmp:
         src = Path(tmp) / f"{stem}.pt"
         shutil.copy2(model, src)
-        for fmt in formats:
-            with checkpoint_policy(), yolo_model(src, task="detect") as yolo:
-                produced = _export_one(yolo, fmt, shape, half, opset)
-                if fmt == "openvino":
-                    set_openvino_precision(produced, ov_precision)
-                target = out_dir / produced.name
-                if target.exists():
-                    shutil.rmtree(target) if target.is_dir() else target.unlink()
-                shutil.move(str(produced), str(target))
-            written.append(target)
+        try:
+            for fmt in formats:
+                with checkpoint_policy(), yolo_model(src, task="detect") as yolo:
+                    produced = _export_one(yolo, fmt, shape, half, opset)
+                    if fmt == "openvino":
+                        set_openvino_precision(produced, ov_precision)
+                    target = out_dir / produced.name
+                    if target.exists():
+                        shutil.rmtree(target) if target.is_dir() else target.unlink()
+                    shutil.move(str(produced), str(target))
+                written.append(target)
+        except ModelError as exc:  # name the user's file, not the scratch copy
+            raise ModelError(str(exc).replace(str(src), str(model))) from exc
     return written
 
 
@@ -187,17 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``face-expression-export``; exits 1 with a clear message on any problem."""
+    """Entry point of ``face-expression-export``; exits 2 (as the other tools) with a clear message."""
     args = build_parser().parse_args(argv)
     model: Path = args.model.expanduser()
     if not model.is_file() or model.suffix != ".pt":
         print(f"face-expression-export: {model} is not a .pt checkpoint", file=sys.stderr)
-        return 1
+        return 2
     h, w = args.imgsz
     if args.camera is not None:
         if h != w:
             print("face-expression-export: give --camera with a single --imgsz N, not HxW", file=sys.stderr)
-            return 1
+            return 2
         h, w = camera_shape(h, *args.camera)
     missing = missing_requirements(args.formats)
     if missing:
@@ -206,15 +212,18 @@ def main(argv: list[str] | None = None) -> int:
             f"pip install {' '.join(missing)}",
             file=sys.stderr,
         )
-        return 1
+        return 2
     out_dir = (args.out or model.parent).expanduser()
     try:
         paths = export(
             model, (h, w), args.formats, out_dir, args.name, args.half, args.ov_precision, args.opset
         )
+    except ModelError as exc:
+        print(f"face-expression-export: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # one readable line instead of an exporter traceback
         print(f"face-expression-export: export of {model} failed: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for path in paths:
         print(path)
     return 0

@@ -322,7 +322,8 @@ def test_start_up_failures_are_one_clear_line_and_exit_1(
         fatal = [line for line in out.splitlines() if "[FATAL]" in line]
         if code != 1 or "Traceback" in out or len(fatal) != 1 or cases[name].message not in fatal[0]:
             problems.append(f"--- {name}: exit {code}\n{out[-2000:]}")
-    assert not hostile_models.marker.exists(), "the payload ran at start-up"
+    if hostile_models.marker.exists():
+        problems.append("--- payload model: the payload ran at start-up")
     assert not problems, "\n".join(problems)
 
 

@@ -60,3 +60,10 @@ def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
     assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+@pytest.mark.parametrize(("w", "h"), [(4000, 10), (10, 4000), (4000, 1)])
+def test_very_thin_frames_keep_at_least_one_pixel(w: int, h: int) -> None:
+    lb = Letterbox.for_imgsz(w, h, 320)
+    assert lb.new_w >= 1 and lb.new_h >= 1
+    assert lb.apply(np.zeros((h, w, 3), np.uint8)).shape == (lb.dst_h, lb.dst_w, 3)
