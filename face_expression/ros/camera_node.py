@@ -20,7 +20,12 @@ from std_msgs.msg import Header
 from face_expression.core.frame_source import FrameSource, SourceError
 from face_expression.ros import messages
 from face_expression.ros.qos import image_qos
-from face_expression.ros.startup import create_node_or_exit_code, declare_parameters, default_topic
+from face_expression.ros.startup import (
+    create_node_or_exit_code,
+    declare_parameters,
+    default_topic,
+    init_or_exit_code,
+)
 
 NODE_NAME = "face_expression_camera"
 ENCODINGS = ("rgb8", "bgr8")
@@ -95,7 +100,9 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression camera``; exits 1 if the source cannot be opened."""
-    rclpy.init(args=args)
+    failed = init_or_exit_code(args, NODE_NAME)
+    if failed is not None:
+        return failed
     node = create_node_or_exit_code(CameraNode, NODE_NAME, (SourceError, ValueError, ParameterException))
     if isinstance(node, int):
         return node
