@@ -225,9 +225,13 @@ class Probe:
         self._thread.join(timeout=5)
 
 
-def other_domain() -> int:
-    """A domain next to this run's, for a test that must not meet the shared detector."""
-    return (int(os.environ["ROS_DOMAIN_ID"]) + 100) % 200 + 1
+def other_domain(offset: int = 100) -> int:
+    """A domain next to this run's, for a test that must not meet the shared detector.
+
+    Modules that start processes of their own use their own ``offset``, so that none of their
+    leftovers meets another module's.
+    """
+    return (int(os.environ["ROS_DOMAIN_ID"]) + offset) % 200 + 1
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:

@@ -28,6 +28,7 @@ from hostile_models import HostileModels
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
 NODE = "face_expression_detector"
+CATALOGUE_DOMAIN_OFFSET = 50  # start-up and signal rows: away from the shared detector and other modules
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +297,9 @@ def start_cases(models: HostileModels, tmp: Path) -> dict[str, StartCase]:
 
 
 def run_to_exit(case: StartCase, log: Path) -> tuple[int, str]:
-    proc = NodeProcess("detector", case.params, log, args=case.args, domain_id=other_domain())
+    proc = NodeProcess(
+        "detector", case.params, log, args=case.args, domain_id=other_domain(CATALOGUE_DOMAIN_OFFSET)
+    )
     try:
         code = proc.wait_exit(timeout=90)
     except subprocess.TimeoutExpired:
@@ -329,7 +332,7 @@ def test_start_up_failures_are_one_clear_line_and_exit_1(
 
 # -- signals ---------------------------------------------------------------------------------------------
 def test_sigterm_while_the_model_loads_exits_quietly(tmp_path: Path) -> None:
-    proc = NodeProcess("detector", {}, tmp_path / "node.log", domain_id=other_domain())
+    proc = NodeProcess("detector", {}, tmp_path / "node.log", domain_id=other_domain(CATALOGUE_DOMAIN_OFFSET))
     try:
         wait_until(
             lambda: "loading model" in proc.output() or not proc.alive(), 60, "no 'loading model' line"
@@ -345,7 +348,7 @@ def test_sigterm_while_the_model_loads_exits_quietly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_under_load_exits_quietly(tmp_path: Path, astronaut: np.ndarray, signum: int) -> None:
     """Frames keep coming while the node shuts down: the worker stops before the context goes."""
-    domain = other_domain()
+    domain = other_domain(CATALOGUE_DOMAIN_OFFSET)
     proc = NodeProcess("detector", {}, tmp_path / "node.log", domain_id=domain)
     probe = Probe("flood_probe", domain_id=domain)
     stop = threading.Event()
