@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from face_photos import FACE_PHOTOS, FacePhoto
+from hostile_models import HostileModels, build
 
 from face_expression.core.resources import default_model_path
 
@@ -50,3 +51,9 @@ def astronaut() -> np.ndarray:
     image = cv2.imread(str(FACE_PHOTOS["astronaut"].path))
     assert image is not None
     return image
+
+
+@pytest.fixture(scope="session")
+def hostile_models(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> HostileModels:
+    """Payload, other-task, original-yolov5, tampered and broken model files (see hostile_models.py)."""
+    return build(tmp_path_factory.mktemp("hostile_models"), model_path, FACE_PHOTOS["grace_hopper"].path)

@@ -14,9 +14,13 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -127,12 +131,58 @@ class Probe:
         self.images.publish(messages.bgr_to_image(image_bgr, header, encoding))
 
     def send_raw(
-        self, data: bytes, encoding: str, width: int, height: int, step: int, stamp: tuple[int, int]
+        self,
+        data: bytes,
+        encoding: str,
+        width: int,
+        height: int,
+        step: int,
+        stamp: tuple[int, int],
+        frame_id: str = "test_cam",
+        is_bigendian: int = 0,
     ) -> None:
-        msg = Image(height=height, width=width, encoding=encoding, step=step)
-        msg.header = Header(stamp=Time(sec=stamp[0], nanosec=stamp[1]), frame_id="test_cam")
+        msg = Image(height=height, width=width, encoding=encoding, step=step, is_bigendian=is_bigendian)
+        msg.header = Header(stamp=Time(sec=stamp[0], nanosec=stamp[1]), frame_id=frame_id)
         msg.data = array.array("B", data)
         self.images.publish(msg)
+
+    def ask_raw(self, stamp: tuple[int, int], timeout: float = 30.0, **frame) -> Detection2DArray:
+        """send_raw until the frame is answered (see :meth:`ask`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send_raw(**frame, stamp=stamp)
+            try:
+                return self.detection_for(stamp, timeout=min(3.0, max(0.1, deadline - time.monotonic())))
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+
+    def set_parameter(self, node: str, name: str, value: object) -> tuple[bool, str]:
+        """Set one parameter of ``node`` through its service, as ``ros2 param set`` does: (ok, reason)."""
+        client = self.node.create_client(SetParameters, f"/{node}/set_parameters")
+        assert client.wait_for_service(timeout_sec=10)
+        pv = ParameterValue()
+        if isinstance(value, bool):
+            pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
+        elif isinstance(value, float):
+            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
+        elif isinstance(value, int):
+            pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
+        else:
+            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
+        future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
+        wait_until(future.done, 30, f"set_parameters {name} timed out")
+        result = future.result().results[0]
+        self.node.destroy_client(client)
+        return result.successful, result.reason
+
+    def get_parameter(self, node: str, name: str) -> object:
+        client = self.node.create_client(GetParameters, f"/{node}/get_parameters")
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(GetParameters.Request(names=[name]))
+        wait_until(future.done, 30, f"get_parameters {name} timed out")
+        self.node.destroy_client(client)
+        return parameter_value_to_python(future.result().values[0])
 
     def ask(
         self,
@@ -175,9 +225,13 @@ class Probe:
         self._thread.join(timeout=5)
 
 
-def other_domain() -> int:
-    """A domain next to this run's, for a test that must not meet the shared detector."""
-    return (int(os.environ["ROS_DOMAIN_ID"]) + 100) % 200 + 1
+def other_domain(offset: int = 100) -> int:
+    """A domain next to this run's, for a test that must not meet the shared detector.
+
+    Modules that start processes of their own use their own ``offset``, so that none of their
+    leftovers meets another module's.
+    """
+    return (int(os.environ["ROS_DOMAIN_ID"]) + offset) % 200 + 1
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:

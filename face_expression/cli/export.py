@@ -81,18 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``face-expression-export``; exits 2 (as the other tools) with a clear message."""
     """Entry point of ``face-expression-export``; exits 1 with a clear message on any problem."""
     args = build_parser().parse_args(argv)
     offline.prepare_environment()  # before torch is imported
     model: Path = args.model.expanduser()
     if not model.is_file() or model.suffix != ".pt":
         print(f"face-expression-export: {model} is not a .pt checkpoint", file=sys.stderr)
-        return 1
+        return 2
     h, w = args.imgsz
     if args.camera is not None:
         if h != w:
             print("face-expression-export: give --camera with a single --imgsz N, not HxW", file=sys.stderr)
-            return 1
+            return 2
         h, w = camera_shape(h, *args.camera)
     missing = missing_requirements(args.formats)
     if missing:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             f"pip install {' '.join(missing)}",
             file=sys.stderr,
         )
-        return 1
+        return 2
     out_dir = (args.out or model.parent).expanduser()
     try:
         paths = export(
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except Exception as exc:  # one readable line instead of an exporter traceback
         print(f"face-expression-export: export of {model} failed: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for path in paths:
         print(path)
     return 0

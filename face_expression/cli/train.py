@@ -8,6 +8,7 @@ from pathlib import Path
 
 from face_expression.data.spec import DataSetError
 from face_expression.engine import offline
+from face_expression.engine.config import ModelError
 from face_expression.engine.training import DEFAULT_PROJECT, TrainError, TrainOptions, run
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     offline.prepare_environment()  # before torch is imported
     try:
         run(TrainOptions(**vars(args)))
-    except (TrainError, DataSetError) as exc:
+    except (TrainError, DataSetError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

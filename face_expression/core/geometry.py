@@ -16,6 +16,13 @@ from face_expression.core.detections import Detection
 
 #: Grey used by Ultralytics for letterbox padding; matching it keeps trained statistics.
 PAD_VALUE = 114
+#: Frames with a side shorter than this hold no face the model can find (its finest grid is 8 px).
+MIN_FRAME_SIDE = 8
+
+
+def too_small(width: int, height: int) -> bool:
+    """True for frames too small or too thin to infer (e.g. 4000x1): they get an empty result."""
+    return min(width, height) < MIN_FRAME_SIDE
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,8 @@ class Letterbox:
     @classmethod
     def fit(cls, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Letterbox:
         gain = min(dst_w / src_w, dst_h / src_h)
-        new_w, new_h = round(src_w * gain), round(src_h * gain)
+        # at least one pixel: a very thin frame (4000x10) would otherwise scale to zero rows
+        new_w, new_h = max(1, round(src_w * gain)), max(1, round(src_h * gain))
         dw, dh = (dst_w - new_w) / 2, (dst_h - new_h) / 2
         left, top = round(dw - 0.1), round(dh - 0.1)
         return cls(src_w, src_h, dst_w, dst_h, gain, new_w, new_h, left, top)

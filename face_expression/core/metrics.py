@@ -170,7 +170,8 @@ def format_table(summary: Summary) -> str:
     fn = sum(c.fn for c in s.per_class.values())
     support = sum(c.support for c in s.per_class.values())
     lines.append(
-        f"| **overall (macro)** | {support} | {tp} | {fp} | {fn} | {s.accuracy:.3f} | {s.precision:.3f} "
+        f"| **overall** (counts summed, P/R/F1 macro mean) | {support} | {tp} | {fp} | {fn} | "
+        f"{s.accuracy:.3f} | {s.precision:.3f} "
         f"| {s.recall:.3f} | {s.f1:.3f} |"
     )
     return "\n".join(lines)

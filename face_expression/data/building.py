@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from face_expression.data.labels import Label, pixel_label
-from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, image_files, listing
+from face_expression.data.spec import IMAGE_SUFFIXES, DataSetError, image_files, listing, truncated
 from face_expression.data.splitting import Record, SplitOptions, finish, group_of
 from face_expression.data.writing import BuildReport, prepare_output, slug, write_image
 
@@ -178,6 +178,9 @@ class _Harvest:
         bar = tqdm(files, desc=f"{cls}: {folder.name}", unit="img", disable=not self.options.progress)
         for order, path in enumerate(bar):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None and truncated(path):
+                self.unreadable.append(f"{path} (truncated)")
+                continue
             if image is None:
                 self.unreadable.append(str(path))
                 continue
@@ -193,7 +196,9 @@ class _Harvest:
         """Raise DataSetError listing every input that gave nothing; warn about photos without a face."""
         problems = []
         if self.unreadable:
-            problems.append("unreadable images (delete or re-save them):\n" + listing(self.unreadable))
+            problems.append(
+                "unreadable or truncated images (delete or re-save them):\n" + listing(self.unreadable)
+            )
         if self.faceless_videos:
             problems.append(
                 "videos in which no face was found (film the face frontally and well lit, or lower "

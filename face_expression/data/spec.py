@@ -137,7 +137,10 @@ def load(path: str | Path) -> DataSpec:
         raise DataSetError(f"cannot read {yaml_path}: {exc}") from exc
     if not isinstance(data, dict):
         raise DataSetError(f"{yaml_path} is not a data.yaml mapping (train/val/test/names)")
-    names = parse_names(data.get("names"), data.get("nc"))
+    try:
+        names = parse_names(data.get("names"), data.get("nc"))
+    except DataSetError as exc:
+        raise DataSetError(f"{yaml_path}: {exc}") from exc
     root = yaml_path.parent
     base = None
     if data.get("path"):
@@ -176,6 +179,40 @@ def images_of(entries: Iterable[Path]) -> list[Path]:
     return out
 
 
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+_PNG_START, _PNG_END = b"\x89PNG", b"IEND\xaeB`\x82"
+
+
+def truncated(path: Path) -> bool:
+    """True when a JPEG or PNG file stops before its end marker (a partial copy or download).
+
+    OpenCV decodes the part it has with only a warning, so a half file would otherwise be used
+    as a whole image with a grey lower half.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 1024))
+            tail = f.read().rstrip(b"\x00\r\n ")  # some writers pad after the end marker
+    except OSError:
+        return True
+    if head.startswith(_JPEG_START):
+        return not tail.endswith(_JPEG_END)
+    if head.startswith(_PNG_START):
+        return not tail.endswith(_PNG_END)
+    return False
+
+
+def image_problem(path: Path) -> str | None:
+    """Why an image file cannot be used (unreadable, truncated), or None."""
+    if cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        return f"{path} (unreadable or missing)"
+    if truncated(path):
+        return f"{path} (truncated: the file ends before its end marker)"
+    return None
+
+
 @dataclass
 class LabelProblems:
     """Everything wrong in a split, gathered so one message can list it all."""
@@ -189,7 +226,8 @@ class LabelProblems:
         parts = []
         if self.unreadable:
             parts.append(
-                "unreadable or missing images (delete them or re-export):\n" + listing(self.unreadable)
+                "unreadable, missing or truncated images (delete them or re-export):\n"
+                + listing(self.unreadable)
             )
         if self.bad_coords:
             parts.append(
@@ -216,8 +254,9 @@ def check_split(images: list[Path], nc: int) -> tuple[LabelProblems, list[int]]:
     problems = LabelProblems()
     counts = [0] * nc
     for image in images:
-        if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
-            problems.unreadable.append(str(image))
+        problem = image_problem(image)
+        if problem:
+            problems.unreadable.append(problem)
             continue
         for cls, *_ in read_labels(label_path(image), nc, problems):
             counts[cls] += 1

@@ -15,10 +15,12 @@ import cv2
 
 from face_expression.data.labels import Label, label_path, read_labels
 from face_expression.data.spec import (
+    SPLIT_FOLDERS,
     SPLIT_KEYS,
     DataSetError,
     LabelProblems,
     image_files,
+    image_problem,
     listing,
     parse_names,
 )
@@ -149,9 +151,40 @@ def assign_splits(
     return out, segmented
 
 
+def check_every_split_has_every_class(
+    records: Sequence[Record], splits: Sequence[str], names: list[str], fractions: Sequence[float]
+) -> None:
+    """Raise DataSetError when a split asked for got no face of some class.
+
+    Whole clips go to one split, so a class with few clips (three, at 60/20/20) can leave the
+    test split without it: its figures would then silently leave the class out.
+    """
+    found: dict[str, set[int]] = defaultdict(set)
+    clips: dict[int, set[str]] = defaultdict(set)
+    for record, key in zip(records, splits):
+        for c, *_ in record.labels:
+            found[key].add(c)
+            clips[c].add(record.group)
+    gaps = [
+        f"  - {SPLIT_FOLDERS[key]}: no "
+        f"{', '.join(names[c] for c in range(len(names)) if c not in found[key])}"
+        for key, share in zip(SPLIT_KEYS, fractions)
+        if share > 0 and len(found[key]) < len(names)
+    ]
+    if gaps:
+        per_class = ", ".join(f"{n}: {len(clips[c])}" for c, n in enumerate(names))
+        raise DataSetError(
+            "too few videos/persons per class to give every split faces of every class (each one is kept "
+            f"whole in one split; groups per class: {per_class}):\n" + "\n".join(gaps) + "\nAdd videos or "
+            "persons (five or more per class suit 60/20/20), or leave a split out, e.g. --split 80 20 0. "
+            "Nothing was written."
+        )
+
+
 def finish(out: Path, records: list[Record], options: SplitOptions, report: BuildReport) -> None:
     """Give each pending image a split, write the split folders (and flips), data.yaml and dataset.json."""
     splits, report.segmented_groups = assign_splits(records, options.fractions, options.seed)
+    check_every_split_has_every_class(records, splits, report.names, options.fractions)
     images = move_into_splits(out, records, splits)
     if options.flip:
         add_flipped_copies([(i, r.labels) for i, r, s in zip(images, records, splits) if s == "train"])
@@ -200,8 +233,9 @@ def _check_existing(folder: Path, names: list[str], progress: bool) -> list[tupl
     labelled: list[tuple[Path, list[Label]]] = []
     unlabelled = []
     for image, lp in tqdm(pairs, desc="checking", unit="img", disable=not progress):
-        if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
-            problems.unreadable.append(str(image))
+        problem = image_problem(image)
+        if problem:
+            problems.unreadable.append(problem)
             continue
         labels = read_labels(lp, len(names), problems)
         if not lp.is_file():

@@ -29,10 +29,12 @@ class InferenceConfig:
     max_det: int = 100
     agnostic_nms: bool = True
     threads: int = 0
+    upscale: bool = False  # letterbox frames up to imgsz even past their own size and the training size
+    allow_unsafe_model_load: bool = False  # full unpickling of .pt files (runs any code they carry)
 
 
 #: Settings that need the model loaded again when they change.
-RELOAD_FIELDS = ("model", "device", "half")
+RELOAD_FIELDS = ("model", "device", "half", "allow_unsafe_model_load")
 
 
 def needs_reload(old: InferenceConfig, new: InferenceConfig) -> bool:
@@ -55,6 +57,11 @@ def check_config(cfg: InferenceConfig) -> None:
     if cfg.threads < 0:
         raise ValueError(f"threads={cfg.threads} must be 0 (all cores) or more")
     check_device(cfg.device)
+    if cfg.half and cfg.device == "cpu":
+        raise ValueError(
+            "half=true needs a CUDA device: FP16 inference runs only on CUDA (on the CPU it would be "
+            "slower, and Ultralytics would silently run FP32); set half:=false or device:=cuda:0"
+        )
 
 
 def resolve_model_path(model: str) -> Path:

@@ -8,16 +8,32 @@ OpenVINO models alike.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from face_expression.core.detections import Detection, to_detections
-from face_expression.core.geometry import Letterbox
+from face_expression.core.geometry import Letterbox, too_small
 from face_expression.engine import offline
 from face_expression.engine.backends import Backend
 from face_expression.engine.config import InferenceConfig, check_config, needs_reload, resolve_model_path
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    """glibc, for malloc_trim (absent on other C libraries: memory is then returned as they see fit)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
 
 
 class ExpressionDetector:
@@ -28,7 +44,7 @@ class ExpressionDetector:
         offline.prepare_environment()
         self.cfg = cfg
         self.path: Path = resolve_model_path(cfg.model)
-        self._backend = Backend(self.path, cfg.device, cfg.half)
+        self._backend = Backend(self.path, cfg.device, cfg.half, cfg.allow_unsafe_model_load)
         self.names: dict[int, str] = self._backend.names
         self._fixed_hw = self._backend.fixed_input_shape()
         self._letterbox: Letterbox | None = None
@@ -49,11 +65,49 @@ class ExpressionDetector:
     @property
     def imgsz(self) -> int:
         """The inference size in use: the configured one, else the model's training size, else 640."""
-        if self.cfg.imgsz:
-            return self.cfg.imgsz
+        return self.cfg.imgsz or self.native_imgsz
+
+    @property
+    def native_imgsz(self) -> int:
+        """The size the model was made for: an export's shape, else its training size, else 640."""
         if self._fixed_hw is not None:
             return max(self._fixed_hw)
         return self._backend.trained_imgsz() or 640
+
+    def frame_imgsz(self, width: int, height: int) -> int:
+        """The inference size for one frame: ``imgsz``, but without enlarging the frame for nothing.
+
+        Unless ``upscale`` is set, a frame smaller than ``imgsz`` is letterboxed to its own size
+        (rounded up to the stride) or the model's native size, whichever is larger: enlarging a
+        512x512 frame to imgsz 4096 adds no detail, only seconds and hundreds of MB per frame.
+        """
+        size = self.imgsz
+        if self.cfg.upscale:
+            return size
+        stride = self._backend.stride
+        own = math.ceil(max(width, height) / stride) * stride
+        return min(size, max(own, self.native_imgsz))
+
+    def imgsz_notice(self) -> str | None:
+        """A warning with the cost when ``imgsz`` exceeds the model's native size (None otherwise)."""
+        size, native = self.cfg.imgsz, self.native_imgsz
+        if self._fixed_hw is not None or not size or size <= native:
+            return None
+        work = (size / native) ** 2
+        if self.cfg.upscale:
+            return (
+                f"imgsz {size} with upscale: every frame is enlarged to {size} px on its long side, about "
+                f"{work:.0f}x the work and memory of the model's native {native} px per frame (imgsz 4096 "
+                "took "
+                "3-6 s and +0.85 GB per frame on a CPU); set upscale:=false to stop at the frame's own size"
+            )
+        return (
+            f"imgsz {size} is above the model's native {native} px: frames larger than {native} px are "
+            "inferred "
+            f"at up to {size} px, up to about {work:.0f}x the work and memory per frame; smaller frames are "
+            "not "
+            "enlarged past their own size (upscale:=true would)"
+        )
 
     def _set_threads(self) -> None:
         import torch
@@ -74,8 +128,9 @@ class ExpressionDetector:
         if self.needs_reload(cfg):
             raise ValueError("model, device or half changed: build a new ExpressionDetector")
         check_config(cfg)
-        if cfg.imgsz != self.cfg.imgsz:
+        if (cfg.imgsz, cfg.upscale) != (self.cfg.imgsz, self.cfg.upscale):
             self._letterbox = None
+            self._release_buffers()
         self.cfg = cfg
         self._set_threads()
 
@@ -84,12 +139,25 @@ class ExpressionDetector:
         """The letterbox for a source size, cached while the camera size stays the same."""
         lb = self._letterbox
         if lb is None or (lb.src_w, lb.src_h) != (width, height):
+            old = lb
             if self._fixed_hw is not None:
                 lb = Letterbox.fit(width, height, self._fixed_hw[1], self._fixed_hw[0])
             else:
-                lb = Letterbox.for_imgsz(width, height, self.imgsz, self._backend.stride)
+                lb = Letterbox.for_imgsz(width, height, self.frame_imgsz(width, height), self._backend.stride)
             self._letterbox = lb
+            if old is not None and lb.dst_w * lb.dst_h < old.dst_w * old.dst_h:
+                self._release_buffers()
         return lb
+
+    def _release_buffers(self) -> None:
+        """Drop the input buffers of a larger size and hand the freed heap back to the system.
+
+        After a large input (imgsz 4096), glibc keeps the freed buffers and activations in its heap:
+        the process stayed ~110 MB larger after going back to a small size without this.
+        """
+        self._buffer = self._rgb = self._input = None
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""
@@ -97,6 +165,8 @@ class ExpressionDetector:
         import torch
 
         h, w = image_bgr.shape[:2]
+        if too_small(w, h):
+            return []  # no face fits; the caller publishes an empty result for the frame
         lb = self.input_geometry(w, h)
         self._buffer = lb.apply(image_bgr, self._buffer)
         if self._rgb is None or self._rgb.shape != self._buffer.shape:

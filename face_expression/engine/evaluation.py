@@ -5,7 +5,9 @@ settings (confidence, NMS IoU, letterbox), so it measures what the robot will ru
 differently configured validator sees. mAP50 and mAP50-95, and the PR / F1 curves, come from
 Ultralytics' validator (they need all low-confidence boxes, not the node's thresholded ones).
 
-Writes report.md, metrics.json, confusion_matrix.png, PR_curve.png and F1_curve.png.
+Writes report.md, metrics.json, confusion_matrix.png, PR_curve.png and F1_curve.png. The report
+says what each number is; Ultralytics' own confusion matrix (at confidence 0.001, per-class
+matching) is not kept, as it contradicts the node's.
 
 Example::
 
@@ -29,7 +31,7 @@ from face_expression.core.resources import default_model_path
 from face_expression.data.labels import label_path, read_labels
 from face_expression.data.spec import DataSetError, DataSpec, check, load, stage
 from face_expression.engine import offline
-from face_expression.engine.backends import loadable_name
+from face_expression.engine.backends import checkpoint_policy, yolo_model
 from face_expression.engine.config import InferenceConfig
 from face_expression.engine.detector import ExpressionDetector
 
@@ -148,26 +150,25 @@ def plot_matrix(matrix: np.ndarray, names: list[str], path: Path, title: str) ->
 
 def ultralytics_val(model: Path, staged_yaml: Path, split: str, args: EvalOptions, out: Path) -> dict:
     """mAP50, mAP50-95 and curve plots from Ultralytics' validator."""
-    from ultralytics import YOLO
-
     from face_expression.engine.training import checked_device
 
     offline.prepare_ultralytics()
-    with loadable_name(model) as loadable:
-        yolo = YOLO(loadable, task="detect")
-    result = yolo.val(
-        data=str(staged_yaml),
-        split=split,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        device=checked_device(args.device),
-        plots=True,
-        project=str(out),
-        name="ultralytics",
-        exist_ok=True,
-        verbose=False,
-    )
+    with checkpoint_policy(), yolo_model(model, task="detect") as yolo:
+        result = yolo.val(
+            data=str(staged_yaml),
+            split=split,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            device=checked_device(args.device),
+            plots=True,
+            project=str(out),
+            name="ultralytics",
+            exist_ok=True,
+            verbose=False,
+        )
     save_dir = Path(result.save_dir)
+    for misleading in save_dir.glob("confusion_matrix*.png"):  # confidence 0.001: not what the node reports
+        misleading.unlink()
     for src, dst in (
         ("BoxPR_curve.png", "PR_curve.png"),
         ("BoxF1_curve.png", "F1_curve.png"),
@@ -206,9 +207,16 @@ def write_report(out: Path, info: dict, summary: fm.Summary, matrix: np.ndarray,
         "",
         table,
         "",
-        f"mAP50 = **{info['map50']:.4f}**, mAP50-95 = **{info['map50_95']:.4f}** (Ultralytics validator, all "
-        "confidences). Micro precision / recall / F1 = "
+        "The table counts the detections the node would publish (the settings above). In the overall row, "
+        "support, TP, FP and FN are summed over the classes and accuracy is sum TP / N, while precision, "
+        "recall and F1 are macro averages: the mean of the class rows, not ratios of the summed counts. "
+        "Those ratios (micro precision / recall / F1) are "
         f"{summary.micro_precision:.3f} / {summary.micro_recall:.3f} / {summary.micro_f1:.3f}.",
+        "",
+        f"mAP50 = **{info['map50']:.4f}**, mAP50-95 = **{info['map50_95']:.4f}**: from Ultralytics' "
+        "validator, "
+        "which keeps every box down to confidence 0.001 and ranks them; they do not depend on the confidence "
+        "threshold.",
         "",
         "## Confusion matrix (detections)",
         "",
@@ -221,6 +229,16 @@ def write_report(out: Path, info: dict, summary: fm.Summary, matrix: np.ndarray,
         *[f"- **{k}**: {v}" for k, v in info["formulas"].items()],
         "",
         "## Curves",
+        "",
+        "The PR and F1 curves come from Ultralytics' validator, not from the table: boxes down to confidence "
+        "0.001, its own NMS (IoU 0.7), matching per class at IoU 0.5, and one point per confidence "
+        "threshold. "
+        f"At confidence {cfg['conf']} the F1 curve therefore reads differently from the table, which counts "
+        "the "
+        f"node's boxes (NMS IoU {cfg['iou']}) matched across classes, so that a face given the wrong "
+        "expression "
+        "is one confusion there but a miss plus a false box for the validator. Ultralytics' own confusion "
+        "matrix (at confidence 0.001) is left out for the same reason.",
         "",
         "![PR curve](PR_curve.png) ![F1 curve](F1_curve.png)",
         "",
@@ -237,6 +255,14 @@ def run(args: EvalOptions) -> dict:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     images = check(spec, [split], progress=not args.quiet)[split]
+    if not any(read_labels(label_path(image), len(spec.names)) for image in images):
+        folders = sorted({str(label_path(image).parent) for image in images})
+        raise EvalError(
+            f"the {split} split of {spec.yaml_path} has no labelled faces (its label files in "
+            f"{', '.join(folders)} "
+            "are missing or empty), so there is nothing to measure; label the images or evaluate another "
+            "split"
+        )
     cfg = InferenceConfig(
         model=str(model),
         imgsz=args.imgsz or 0,  # 0: the model's training size, the engine's own rule

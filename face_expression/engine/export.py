@@ -22,7 +22,9 @@ from pathlib import Path
 
 from face_expression.core.geometry import Letterbox
 from face_expression.engine import offline
-from face_expression.engine.backends import loadable_name
+from face_expression.engine.backends import checkpoint_policy, yolo_model
+from face_expression.engine.config import ModelError
+from face_expression.engine.model_card import check_card
 
 FORMATS = ("onnx", "openvino")
 #: Python modules each format needs (pip names in the message if one is missing).
@@ -100,8 +102,7 @@ def export(
     (and loaded through loadable_name, so a '*yolov5n' stem is not renamed to the official file).
     """
     offline.disable_sync()
-    from ultralytics import YOLO
-
+    check_card(model)  # the user's card, before the scratch copy is unpickled
     h, w = shape
     stem = name or f"{model.stem}_{h}x{w}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,14 +110,17 @@ def export(
     with tempfile.TemporaryDirectory(prefix="face_expression_export_") as tmp:
         src = Path(tmp) / f"{stem}.pt"
         shutil.copy2(model, src)
-        for fmt in formats:
-            with loadable_name(src) as loadable:
-                produced = _export_one(YOLO(loadable, task="detect"), fmt, shape, half, opset)
-                if fmt == "openvino":
-                    set_openvino_precision(produced, ov_precision)
-                target = out_dir / produced.name
-                if target.exists():
-                    shutil.rmtree(target) if target.is_dir() else target.unlink()
-                shutil.move(str(produced), str(target))
-            written.append(target)
+        try:
+            for fmt in formats:
+                with checkpoint_policy(), yolo_model(src, task="detect") as yolo:
+                    produced = _export_one(yolo, fmt, shape, half, opset)
+                    if fmt == "openvino":
+                        set_openvino_precision(produced, ov_precision)
+                    target = out_dir / produced.name
+                    if target.exists():
+                        shutil.rmtree(target) if target.is_dir() else target.unlink()
+                    shutil.move(str(produced), str(target))
+                written.append(target)
+        except ModelError as exc:  # name the user's file, not the scratch copy
+            raise ModelError(str(exc).replace(str(src), str(model))) from exc
     return written

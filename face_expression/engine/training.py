@@ -27,8 +27,9 @@ import yaml
 
 from face_expression.data.spec import DataSpec, check, fingerprint, load, stage
 from face_expression.engine import offline
-from face_expression.engine.backends import loadable_name
+from face_expression.engine.backends import checkpoint_policy, yolo_model
 from face_expression.engine.devices import check_device, default_device, ultralytics_device
+from face_expression.engine.model_card import SHA256_KEY, file_sha256
 
 MODEL_SIZES = ("n", "s", "m", "l", "x")
 DEFAULT_PROJECT = Path("runs") / "face_expression"
@@ -144,6 +145,7 @@ def write_metadata(path: Path, trainer, spec: DataSpec | None, names: list[str],
     metrics = {k: float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
     meta = {
         "model": path.with_suffix(".pt").name,
+        SHA256_KEY: file_sha256(path.with_suffix(".pt")),  # checked by the node before it loads the weights
         "architecture": source,
         "task": "detect",
         "class_names": names,
@@ -162,11 +164,14 @@ def write_metadata(path: Path, trainer, spec: DataSpec | None, names: list[str],
     return meta
 
 
-def _resume(YOLO, project: Path, name: str, args: TrainOptions, device: str):
+def _resume(project: Path, name: str, args: TrainOptions, device: str):
     """Continue an interrupted run; returns (model, data spec or None, architecture source)."""
     last = find_last(project, name, args.resume or "latest")
-    with loadable_name(last) as loadable:
-        model = YOLO(loadable)
+    with yolo_model(last) as model:
+        return _resume_model(model, last, device)
+
+
+def _resume_model(model, last: Path, device: str):
     ckpt = model.ckpt or {}
     if ckpt.get("epoch", -1) == -1:
         raise TrainError(
@@ -184,7 +189,7 @@ def _resume(YOLO, project: Path, name: str, args: TrainOptions, device: str):
     return model, spec, source
 
 
-def _train_new(YOLO, source: str, project: Path, name: str, args: TrainOptions, device: str):
+def _train_new(source: str, project: Path, name: str, args: TrainOptions, device: str):
     """Check and stage the data set, then train from ``source``; returns (model, data spec)."""
     if not args.data:
         raise TrainError("give the data set folder or data.yaml (or --resume)")
@@ -216,8 +221,7 @@ def _train_new(YOLO, source: str, project: Path, name: str, args: TrainOptions, 
         "plots": True,
     }
     train_args.update(parse_overrides(args.set))
-    with loadable_name(source) as loadable:  # the link lives as long as training
-        model = YOLO(loadable)
+    with yolo_model(Path(source)) as model:  # the link lives as long as training
         model.train(**train_args)
     return model, spec
 
@@ -260,10 +264,9 @@ def run(args: TrainOptions) -> dict:
     device = checked_device(args.device or default_device())
 
     offline.prepare_ultralytics()
-    from ultralytics import YOLO
-
-    if args.resume:
-        model, spec, source = _resume(YOLO, project, name, args, device)
-    else:
-        model, spec = _train_new(YOLO, source, project, name, args, device)
+    with checkpoint_policy():  # a .pt given to fine-tune or resume is loaded like any untrusted model
+        if args.resume:
+            model, spec, source = _resume(project, name, args, device)
+        else:
+            model, spec = _train_new(source, project, name, args, device)
     return _publish_best(model.trainer, output, spec, source)

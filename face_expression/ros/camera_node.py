@@ -25,6 +25,7 @@ from face_expression.ros.startup import (
     declare_parameters,
     default_topic,
     finish_despite_second_interrupt,
+    init_or_exit_code,
 )
 
 NODE_NAME = "face_expression_camera"
@@ -100,7 +101,9 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression camera``; exits 1 if the source cannot be opened."""
-    rclpy.init(args=args)
+    failed = init_or_exit_code(args, NODE_NAME)
+    if failed is not None:
+        return failed
     node = create_node_or_exit_code(CameraNode, NODE_NAME, (SourceError, ValueError, ParameterException))
     if isinstance(node, int):
         return node

@@ -26,6 +26,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression.core.drawing import annotate
+from face_expression.core.geometry import MIN_FRAME_SIDE, too_small
 from face_expression.core.image_codec import FrameError
 from face_expression.core.throttle import KeyedThrottle
 from face_expression.engine import backends, offline
@@ -42,6 +43,7 @@ from face_expression.ros.startup import (
     declare_parameters,
     default_topic,
     finish_despite_second_interrupt,
+    init_or_exit_code,
 )
 
 NODE_NAME = "face_expression_detector"
@@ -66,7 +68,7 @@ PARAMETERS: ParameterTable = {
     "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
     "iou_threshold": (0.45, "IoU above which NMS merges boxes.", {"floating_point_range": [_UNIT]}),
     "device": ("cpu", "Inference device: cpu, cuda, cuda:N or N.", {}),
-    "half": (False, "FP16 inference (CUDA only).", {}),
+    "half": (False, "FP16 inference; CUDA only (refused on the CPU).", {}),
     "max_det": (
         100,
         "Maximum faces per frame.",
@@ -77,6 +79,18 @@ PARAMETERS: ParameterTable = {
         0,
         "CPU threads for inference; 0 = all cores.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
+    ),
+    "upscale": (
+        False,
+        "Enlarge frames smaller than imgsz up to imgsz. false: a smaller frame is inferred at its own size "
+        "(rounded up to 32) or the model's training size, whichever is larger.",
+        {},
+    ),
+    "allow_unsafe_model_load": (
+        False,
+        "Load .pt files with full unpickling, which runs any code the file carries. Only for files you "
+        "trust; false loads plain Ultralytics checkpoints only. .onnx/OpenVINO models carry no code.",
+        {"read_only": True},
     ),
     # -- tracking, steady expressions, ROS4HRI (ros/face_tracking.py); read-only: set at start-up --
     "tracking": (
@@ -149,8 +163,10 @@ class DetectorNode(Node):
             self.get_logger().warning(problem)
 
         # ModelError/ValueError end start-up
+        cfg = self._config({})
+        self.get_logger().info(f"loading model {cfg.model or '(bundled)'}")
         self._detector = HotSwapDetector(
-            ExpressionDetector(self._config({})), self._on_model_loaded, self._on_model_failed
+            ExpressionDetector(cfg), self._on_model_loaded, self._on_model_failed
         )
         self._throttle = KeyedThrottle(period_s=5.0)
         self.frames_processed = 0
@@ -172,7 +188,9 @@ class DetectorNode(Node):
         )
         if qos_name == "auto":
             self._qos_timer = self.create_timer(1.0, self._match_publishers)
+        self._load_after_set: InferenceConfig | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._start_pending_load)
 
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
@@ -183,6 +201,13 @@ class DetectorNode(Node):
             f"({detector.format}, classes {list(detector.names.values())}) on "
             f"{detector.cfg.device}, imgsz {detector.imgsz}"
         )
+        self._warn_imgsz(detector)
+
+    def _warn_imgsz(self, detector: ExpressionDetector) -> None:
+        """Say once, when it is set, what a large imgsz costs."""
+        notice = detector.imgsz_notice()
+        if notice and self._throttle.ready(notice):
+            self.get_logger().warning(notice)
 
     def _match_publishers(self) -> None:
         """image_qos=auto: follow the publishers' reliability as cameras come and go."""
@@ -208,7 +233,7 @@ class DetectorNode(Node):
             running = self._detector.detector
             if running.needs_reload(cfg):
                 resolve_model_path(cfg.model)  # a missing or unsupported file is rejected now
-                self._detector.load(cfg)
+                self._load_after_set = cfg
                 self.get_logger().info(
                     f"loading model {cfg.model or '(bundled)'}; the running one serves meanwhile"
                 )
@@ -216,14 +241,23 @@ class DetectorNode(Node):
                 self._detector.update(cfg)
                 if "conf_threshold" in changes:
                     self._publish_label_info()
+                if {"imgsz", "upscale"} & changes.keys():
+                    self._warn_imgsz(self._detector.detector)
         except (ModelError, ValueError) as exc:
             self.get_logger().error(f"parameter change rejected: {exc}")
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
+    def _start_pending_load(self, _params: list[Parameter]) -> None:
+        """Start a load once its parameters are stored, so that one failing at once can put them back."""
+        cfg, self._load_after_set = self._load_after_set, None
+        if cfg is not None:
+            self._detector.load(cfg)
+
     def _on_model_loaded(self, detector: ExpressionDetector) -> None:
         self._publish_label_info(detector)
         self.get_logger().info(f"loaded model {detector.path} ({detector.format}, imgsz {detector.imgsz})")
+        self._warn_imgsz(detector)
 
     def _on_model_failed(self, cfg: InferenceConfig, exc: Exception) -> None:
         """Keep the running model and put the parameters back to what it runs with."""
@@ -240,7 +274,7 @@ class DetectorNode(Node):
 
     # -- processing ------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.context.ok():
             msg = self.frames.take(timeout=0.1)
             if msg is None:
                 continue
@@ -249,7 +283,7 @@ class DetectorNode(Node):
             except Exception:
                 if self.context.ok():
                     raise
-                return  # Ctrl-C shut the context down while this frame was in the model: no one to publish to
+                return  # Ctrl-C/SIGTERM shut the context down while this frame was published
 
     def process(self, msg: Image) -> None:
         """Decode, detect and publish one frame; a bad frame is logged and dropped."""
@@ -260,11 +294,17 @@ class DetectorNode(Node):
             if self._throttle.ready(str(exc)):
                 self.get_logger().error(f"frame dropped: {exc}")
             return
+        if too_small(msg.width, msg.height) and self._throttle.ready(f"too small {msg.width}x{msg.height}"):
+            self.get_logger().warning(
+                f"frame {msg.width}x{msg.height} is too small to hold a face (a side under {MIN_FRAME_SIDE} "
+                "px): "
+                "publishing an empty Detection2DArray for it"
+            )
         try:
             detections = self._detector(image)
         except Exception as exc:  # a frame must never kill the node
             self.bad_frames += 1
-            if self._throttle.ready(type(exc).__name__):
+            if self._throttle.ready(f"{type(exc).__name__}: {exc}"):
                 self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
             return
         detections = self._tracking.update(msg.header, image, detections, self._detector.detector)
@@ -285,7 +325,9 @@ class DetectorNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
     offline.prepare_environment()  # before torch is imported
-    rclpy.init(args=args)
+    failed = init_or_exit_code(args, NODE_NAME)
+    if failed is not None:
+        return failed
     node = create_node_or_exit_code(DetectorNode, NODE_NAME, (ModelError, ValueError, ParameterException))
     if isinstance(node, int):
         return node

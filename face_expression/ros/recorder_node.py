@@ -23,7 +23,7 @@ from vision_msgs.msg import Detection2DArray
 from face_expression.core.image_codec import FrameError
 from face_expression.ros import messages
 from face_expression.ros.qos import image_qos
-from face_expression.ros.startup import finish_despite_second_interrupt
+from face_expression.ros.startup import finish_despite_second_interrupt, init_or_exit_code
 
 NODE_NAME = "face_expression_recorder"
 
@@ -132,7 +132,9 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    failed = init_or_exit_code(args, NODE_NAME)
+    if failed is not None:
+        return failed
     node = RecorderNode()
     try:
         rclpy.spin(node)

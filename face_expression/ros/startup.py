@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import rclpy
+import yaml
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidHandle
 from rclpy.node import Node
 
 from face_expression.ros.rclpy_internals import parameter_overrides
@@ -61,20 +67,63 @@ def check_parameter_overrides(node: Node) -> None:
         )
 
 
+def params_file_problem(args: Sequence[str]) -> str | None:
+    """Why a ``--params-file`` among ``args`` cannot be read (missing, unreadable, not YAML), else None.
+
+    rcl would raise an RCLError with its C source locations from inside ``rclpy.init``.
+    """
+    for flag, value in itertools.pairwise(args):
+        if flag != "--params-file":
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            return f"params file {path} does not exist (check the params_file argument / --params-file path)"
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"cannot read params file {path}: {exc}"
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            return f"params file {path} is not valid YAML{line}: {reason}"
+    return None
+
+
+def init_or_exit_code(args: list[str] | None, node_name: str) -> int | None:
+    """``rclpy.init``; a bad params file or ROS argument: one FATAL line and exit code 1 (else None)."""
+    problem = params_file_problem(sys.argv if args is None else args)
+    if problem is None:
+        try:
+            rclpy.init(args=args)
+            return None
+        except RuntimeError as exc:  # rclpy's RCLError: what rcl's argument parser rejected
+            text = re.sub(r",? at /\S+:\d+", "", str(exc))
+            problem = "cannot start: " + " ".join(text.split())
+    rclpy.logging.get_logger(node_name).fatal(problem)
+    return 1
+
+
 def create_node_or_exit_code(
     factory: Callable[[], N], node_name: str, errors: tuple[type[Exception], ...]
 ) -> N | int:
     """Build a node; a start-up error the user can fix becomes one FATAL line and exit code 1.
 
-    Ctrl-C while a model or source is still loading exits quietly with 130.
+    Ctrl-C while a model or source is still loading exits quietly with 130; SIGTERM (which rclpy
+    turns into a context shutdown, so the next rclpy call fails) exits quietly with 0.
     """
     try:
         return factory()
-    except errors as exc:
-        rclpy.logging.get_logger(node_name).fatal(str(exc))
-        code = 1
     except KeyboardInterrupt:
         code = 130
+    except (*errors, RuntimeError, InvalidHandle) as exc:
+        if not rclpy.ok():  # a signal shut the context down while the node was being built
+            code = 0
+        elif isinstance(exc, errors):
+            rclpy.logging.get_logger(node_name).fatal(str(exc))
+            code = 1
+        else:
+            raise
     rclpy.try_shutdown()
     return code
 

@@ -181,3 +181,68 @@ def test_classification_model_is_rejected(tmp_path: Path) -> None:
     torch.save({"model": model.half(), "train_args": {"task": "classify"}}, path)
     with pytest.raises(ModelError, match="'classify' model"):
         ExpressionDetector(InferenceConfig(model=str(path)))
+
+
+def test_a_payload_checkpoint_is_refused_unless_unsafe_loading_is_asked_for(hostile_models) -> None:
+    """The payload is real: with the documented opt-in it runs (here, in this test process)."""
+    payload = hostile_models["payload.pt"]
+    with pytest.raises(ModelError, match=r"refused to load .*payload\.pt: its pickle names exec"):
+        ExpressionDetector(InferenceConfig(model=str(payload)))
+    assert not hostile_models.marker.exists()
+    try:
+        ExpressionDetector(InferenceConfig(model=str(payload), allow_unsafe_model_load=True))
+        assert hostile_models.marker.read_text() == "the payload ran"
+    finally:
+        hostile_models.marker.unlink(missing_ok=True)
+
+
+def test_the_bundled_card_carries_the_checked_sha256(engine: ExpressionDetector, model_path: Path) -> None:
+    import json
+
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest() == engine.backend.sha256
+
+
+@pytest.mark.parametrize("task", ["classify", "segment", "pose"])
+def test_other_tasks_without_training_arguments_are_named(hostile_models, task: str) -> None:
+    with pytest.raises(ModelError, match=f"is a '{task}' model"):
+        ExpressionDetector(InferenceConfig(model=str(hostile_models[f"{task}.pt"])))
+
+
+def test_half_is_refused_on_the_cpu() -> None:
+    with pytest.raises(ValueError, match="half=true needs a CUDA device"):
+        check_config(InferenceConfig(half=True, device="cpu"))
+
+
+@pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (4, 4), (10, 4000), (4000, 10)])
+def test_frames_too_small_or_thin_give_no_detection(engine: ExpressionDetector, shape) -> None:
+    assert engine(np.full((*shape, 3), 90, np.uint8)) == []
+
+
+def _rss_mb() -> float:
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def test_a_large_imgsz_never_enlarges_a_small_frame_unless_asked_and_gives_memory_back(
+    model_path: Path, astronaut: np.ndarray
+) -> None:
+    import dataclasses
+
+    detector = ExpressionDetector(InferenceConfig(model=str(model_path), imgsz=4096))
+    assert detector.input_geometry(512, 512).dst_w == 512  # not 4096
+    assert detector.input_geometry(200, 100).dst_w == 320  # the model's native size is kept
+    assert "about 164x the work" in (detector.imgsz_notice() or "")
+    for _ in range(3):
+        detector(astronaut)
+    before = _rss_mb()
+    detector.update(dataclasses.replace(detector.cfg, imgsz=1600, upscale=True))
+    assert detector.input_geometry(512, 512).dst_w == 1600
+    detector(astronaut)
+    peak = _rss_mb()
+    detector.update(dataclasses.replace(detector.cfg, imgsz=0, upscale=False))
+    detector(astronaut)
+    after = _rss_mb()
+    assert peak - before > 50, f"the test is moot: {peak - before:.0f} MB at imgsz 1600"
+    assert after - before < 25, f"{after - before:.0f} MB kept after going back from imgsz 1600"

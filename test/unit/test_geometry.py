@@ -76,3 +76,10 @@ def test_matching_ties_go_to_the_more_confident_box_whatever_the_order() -> None
     assert match_boxes(truth, twins, 0.5, scores=[0.4, 0.8]) == [(0, 1)]
     assert match_boxes(truth, twins[::-1], 0.5, scores=[0.8, 0.4]) == [(0, 0)]
     assert match_boxes(truth, twins, 0.5) == [(0, 0)]  # no scores: the lower index
+
+
+@pytest.mark.parametrize(("w", "h"), [(4000, 10), (10, 4000), (4000, 1)])
+def test_very_thin_frames_keep_at_least_one_pixel(w: int, h: int) -> None:
+    lb = Letterbox.for_imgsz(w, h, 320)
+    assert lb.new_w >= 1 and lb.new_h >= 1
+    assert lb.apply(np.zeros((h, w, 3), np.uint8)).shape == (lb.dst_h, lb.dst_w, 3)
