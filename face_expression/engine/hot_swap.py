@@ -25,9 +25,14 @@ class HotSwapDetector:
     """Thread-safe holder of the running ExpressionDetector with background reloads."""
 
     def __init__(
-        self, detector: ExpressionDetector, on_loaded: LoadedCallback, on_failed: FailedCallback
+        self,
+        detector: ExpressionDetector,
+        on_loaded: LoadedCallback,
+        on_failed: FailedCallback,
+        loader: Callable[[InferenceConfig], ExpressionDetector] = ExpressionDetector,
     ) -> None:
         self._detector = detector
+        self._loader = loader
         self._lock = threading.Lock()
         self._on_loaded = on_loaded
         self._on_failed = on_failed
@@ -68,7 +73,7 @@ class HotSwapDetector:
 
     def _load(self, cfg: InferenceConfig, generation: int) -> None:
         try:
-            detector = ExpressionDetector(cfg)
+            detector = self._loader(cfg)
         except (ModelError, ValueError, OSError) as exc:
             if generation == self._generation:
                 self._on_failed(cfg, exc)

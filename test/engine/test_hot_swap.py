@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,24 @@ def _swap(model_path: Path) -> tuple[HotSwapDetector, list, list]:
 def test_frames_are_answered_by_the_running_model_while_the_new_one_loads(
     model_path: Path, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
-    swap, loaded, failed = _swap(model_path)
-    old = swap.detector
+    """The real load is held at its start until a frame was answered, so the order is certain."""
+    release = threading.Event()
+
+    def slow_load(cfg: InferenceConfig) -> ExpressionDetector:
+        assert release.wait(60), "the frame was never answered while the load waited"
+        return ExpressionDetector(cfg)
+
+    loaded: list[ExpressionDetector] = []
+    failed: list = []
+    old = ExpressionDetector(InferenceConfig(model=str(model_path)))
+    swap = HotSwapDetector(old, loaded.append, lambda cfg, exc: failed.append(exc), loader=slow_load)
     copy = tmp_path / "copy.pt"
     copy.write_bytes(model_path.read_bytes())
     swap.load(dataclasses.replace(old.cfg, model=str(copy)))
     assert swap.loading, "the load must run on its own thread"
-    answered_while_loading = swap(astronaut)  # the lock is not held by the loader while it loads
+    answered_while_loading = swap(astronaut)  # would block if the loader held the lock while loading
     assert answered_while_loading and swap.detector is old
+    release.set()
     swap.join(timeout=60)
     assert not failed and loaded and swap.detector is loaded[0] and swap.detector.path == copy
     assert swap(astronaut)
