@@ -43,6 +43,16 @@ def ultralytics_device(device: str) -> str:
     return "cpu" if device == "cpu" else str(cuda_index(device))
 
 
+def release_device_memory(device: str) -> None:
+    """Hand the GPU memory PyTorch keeps cached back to the driver (a no-op on the CPU)."""
+    if device == "cpu":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def default_device() -> str:
     """The first GPU when there is one, else the CPU."""
     import torch

@@ -6,6 +6,12 @@ replaced inside the middleware (face_expression.ros.newest_message), so a fast c
 a backlog and never costs Python time. A new model loads on a thread of its own
 (engine/hot_swap.py): the executor keeps serving parameters and services, and frames keep flowing
 on the running model until the new one is ready.
+
+The work is staged as a managed (lifecycle) node stages it: configure loads and checks the model
+and creates the publishers, activate subscribes and starts the worker, deactivate stops it and
+releases the subscription (and GPU memory), cleanup frees the model. ``DetectorNode`` runs every
+stage at start-up (``ros2 run face_expression detector``); ``lifecycle_node.LifecycleDetectorNode``
+runs them on transitions.
 """
 
 from __future__ import annotations
@@ -16,29 +22,33 @@ import threading
 import time
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression.core.drawing import annotate
 from face_expression.core.geometry import MIN_FRAME_SIDE, too_small
+from face_expression.core.health import HealthMonitor
 from face_expression.core.image_codec import FrameError
 from face_expression.core.throttle import KeyedThrottle
 from face_expression.engine import backends, offline
 from face_expression.engine.config import InferenceConfig, ModelError, check_config, resolve_model_path
 from face_expression.engine.detector import ExpressionDetector
+from face_expression.engine.devices import release_device_memory
 from face_expression.engine.hot_swap import HotSwapDetector
 from face_expression.ros import messages
+from face_expression.ros.detector_parameters import PARAMETERS
+from face_expression.ros.diagnostics import DiagnosticsPublisher
 from face_expression.ros.face_tracking import FaceTracking
-from face_expression.ros.newest_message import READER_CHOICES, NewestMessageReader, newest_message_reader
+from face_expression.ros.newest_message import NewestMessageReader, newest_message_reader
 from face_expression.ros.qos import QOS_CHOICES, auto_image_qos, image_qos, latched_qos
 from face_expression.ros.startup import (
-    ParameterTable,
     create_node_or_exit_code,
     declare_parameters,
     default_topic,
@@ -48,190 +58,119 @@ from face_expression.ros.startup import (
 
 NODE_NAME = "face_expression_detector"
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
-
-_UNIT = FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)
-
-#: name -> (default, description, extra descriptor fields). Declared once, in this order.
-PARAMETERS: ParameterTable = {
-    "model": (
-        "",
-        "Path to an Ultralytics detect model (.pt, .onnx or *_openvino_model folder); "
-        "empty = the bundled starter model. Changing it reloads the model.",
-        {},
-    ),
-    "imgsz": (
-        0,
-        "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "
-        "Smaller is faster.",
-        {"integer_range": [IntegerRange(from_value=0, to_value=4096, step=32)]},
-    ),
-    "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
-    "iou_threshold": (0.45, "IoU above which NMS merges boxes.", {"floating_point_range": [_UNIT]}),
-    "device": ("cpu", "Inference device: cpu, cuda, cuda:N or N.", {}),
-    "half": (False, "FP16 inference; CUDA only (refused on the CPU).", {}),
-    "max_det": (
-        100,
-        "Maximum faces per frame.",
-        {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=1)]},
-    ),
-    "agnostic_nms": (True, "One box per face across classes (a face has one expression).", {}),
-    "threads": (
-        0,
-        "CPU threads for inference; 0 = all cores.",
-        {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
-    ),
-    "upscale": (
-        False,
-        "Enlarge frames smaller than imgsz up to imgsz. false: a smaller frame is inferred at its own size "
-        "(rounded up to 32) or the model's training size, whichever is larger.",
-        {},
-    ),
-    "allow_unsafe_model_load": (
-        False,
-        "Load .pt files with full unpickling, which runs any code the file carries. Only for files you "
-        "trust; false loads plain Ultralytics checkpoints only. .onnx/OpenVINO models carry no code.",
-        {"read_only": True},
-    ),
-    # -- tracking, steady expressions, ROS4HRI (ros/face_tracking.py); read-only: set at start-up --
-    "tracking": (
-        True,
-        "Give every face a stable Detection2D.id while it stays in view (and smooth its expression).",
-        {"read_only": True},
-    ),
-    "track_keep_s": (
-        1.0,
-        "Seconds a face that is no longer detected keeps its id (a face back later gets a new one).",
-        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=60.0)]},
-    ),
-    "track_min_frames": (
-        0,
-        "Frames a new face must be detected in before it is reported; 0 (or 1) = at once.",
-        {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=100, step=1)]},
-    ),
-    "expression_smoothing": (
-        True,
-        "Publish each face's expression averaged over time (class and score); false = each frame's own.",
-        {"read_only": True},
-    ),
-    "expression_time_constant_s": (
-        0.3,
-        "Time constant of the expression average, seconds: a steady change shows within it.",
-        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]},
-    ),
-    "hri": (
-        False,
-        "Also publish ROS4HRI (REP-155) faces: /humans/faces/tracked and /humans/faces/<id>/roi, "
-        "cropped, expression (needs hri_msgs and tracking).",
-        {"read_only": True},
-    ),
-    "hri_crop_size": (
-        128,
-        "Side in pixels of /humans/faces/<id>/cropped.",
-        {"read_only": True, "integer_range": [IntegerRange(from_value=16, to_value=1024, step=1)]},
-    ),
-    "image_qos": (
-        "auto",
-        f"Subscription QoS: {', '.join(QOS_CHOICES)}; depth 1. sensor_data (best effort) receives from "
-        "reliable and best-effort cameras; auto uses best effort, or reliable while every publisher "
-        "on the topic is reliable (usb_cam), so large frames are not lost in transport.",
-        {"read_only": True},
-    ),
-    "frame_reader": (
-        "auto",
-        f"How the worker gets the newest frame: {', '.join(READER_CHOICES)}. take: straight from the "
-        "middleware's keep-last-1 reader (needs rclpy internals; fastest under overload); callback: "
-        "an executor callback stores the newest frame (public API only); auto: take where this rclpy "
-        "supports it, else callback.",
-        {"read_only": True},
-    ),
-}
+START_ERRORS = (ModelError, ValueError, ParameterException)
 
 _ENGINE_FIELDS = {f.name for f in dataclasses.fields(InferenceConfig)}
 
 
-class DetectorNode(Node):
-    """Subscribes ``image``; publishes ``detections``, ``annotated_image`` and ``label_info``."""
+class DetectorBehaviour:
+    """Everything the detector does, in lifecycle stages; mixed into a Node or a LifecycleNode."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(NODE_NAME, **kwargs)
+    # -- stages ----------------------------------------------------------------------------
+    def _declare(self: Node) -> None:
+        """Parameters and state that exist in every lifecycle state."""
         declare_parameters(self, PARAMETERS)
-        qos_name = self.get_parameter("image_qos").value
-        if qos_name not in QOS_CHOICES:
-            raise ValueError(f"image_qos={qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
+        self._qos_name = self.get_parameter("image_qos").value
+        if self._qos_name not in QOS_CHOICES:
+            raise ValueError(f"image_qos={self._qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
         problem = backends.version_problem()
         if problem:
             self.get_logger().warning(problem)
+        self._throttle = KeyedThrottle(period_s=5.0)
+        self.health = HealthMonitor()
+        self.frames_processed = 0
+        self.bad_frames = 0
+        self._detector: HotSwapDetector | None = None
+        self.frames: NewestMessageReader[Image] | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._skipped_seen = 0
+        self._qos_timer = None
+        self._topic = self.resolve_topic_name(default_topic(self, "image", DEFAULT_IMAGE_TOPIC))
+        self._load_after_set: InferenceConfig | None = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._start_pending_load)
 
-        # ModelError/ValueError end start-up
+    def _configure(self: Node) -> None:
+        """Load and check the model (ModelError/ValueError say why not); create the publishers."""
         cfg = self._config({})
         self.get_logger().info(f"loading model {cfg.model or '(bundled)'}")
         self._detector = HotSwapDetector(
             ExpressionDetector(cfg), self._on_model_loaded, self._on_model_failed
         )
-        self._throttle = KeyedThrottle(period_s=5.0)
-        self.frames_processed = 0
-        self.bad_frames = 0
-
         self._tracking = FaceTracking(self)  # ids, steady expressions, ROS4HRI topics
-
         self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
         self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
         self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
+        self._diagnostics = DiagnosticsPublisher(self, self.health, self._describe)
         self._publish_label_info()
+        self._warn_imgsz(self._detector.detector)
 
-        topic = default_topic(self, "image", DEFAULT_IMAGE_TOPIC)
-        self._topic = self.resolve_topic_name(topic)
-        self._qos_name = qos_name
-        self._sub_mode = "sensor_data" if qos_name == "auto" else qos_name
-        self.frames: NewestMessageReader[Image] = newest_message_reader(
-            self, Image, topic, image_qos(self._sub_mode), self.get_parameter("frame_reader").value
+    def _activate(self: Node) -> None:
+        """Subscribe the camera and start the worker."""
+        self._sub_mode = "sensor_data" if self._qos_name == "auto" else self._qos_name
+        self.frames = newest_message_reader(
+            self, Image, self._topic, image_qos(self._sub_mode), self.get_parameter("frame_reader").value
         )
-        if qos_name == "auto":
-            self._qos_timer = self.create_timer(1.0, self._match_publishers)
-        self._load_after_set: InferenceConfig | None = None
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._start_pending_load)
-
-        self._stop = threading.Event()
+        self._skipped_seen = 0
+        self._qos_timer = self.create_timer(1.0, self._match_publishers) if self._qos_name == "auto" else None
+        self._stop.clear()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
         self._worker.start()
         detector = self._detector.detector
         self.get_logger().info(
-            f"listening on {self._topic} ({qos_name}, {self.frames.kind} reader); model {detector.path} "
+            f"listening on {self._topic} ({self._qos_name}, {self.frames.kind} reader); "
+            f"model {detector.path} "
             f"({detector.format}, classes {list(detector.names.values())}) on "
             f"{detector.cfg.device}, imgsz {detector.imgsz}"
         )
-        self._warn_imgsz(detector)
 
-    def _warn_imgsz(self, detector: ExpressionDetector) -> None:
-        """Say once, when it is set, what a large imgsz costs."""
-        notice = detector.imgsz_notice()
-        if notice and self._throttle.ready(notice):
-            self.get_logger().warning(notice)
+    def _deactivate(self: Node) -> None:
+        """Stop processing and release the subscription (and the GPU's cached memory)."""
+        self._stop_worker()
+        if self._qos_timer is not None:
+            self.destroy_timer(self._qos_timer)
+            self._qos_timer = None
+        if self.frames is not None:
+            self.frames.close()
+            self.frames = None
+        if self._detector is not None:
+            release_device_memory(self._detector.detector.cfg.device)
 
-    def _match_publishers(self) -> None:
-        """image_qos=auto: follow the publishers' reliability as cameras come and go."""
-        mode, qos = auto_image_qos(self, self._topic)
-        if mode == self._sub_mode:
+    def _cleanup(self: Node) -> None:
+        """Free the model and the publishers: back to a node with parameters only."""
+        if self._detector is None:
             return
-        self.frames.resubscribe(qos)
-        self._sub_mode = mode
-        self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
+        device = self._detector.detector.cfg.device
+        self._detector.join(timeout=5.0)
+        self._tracking.close()
+        self._diagnostics.destroy()
+        for pub in (self._det_pub, self._annotated_pub, self._label_pub):
+            self.destroy_publisher(pub)
+        self._detector = None
+        release_device_memory(device)
+
+    def _stop_worker(self) -> None:
+        self._stop.set()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self._worker = None
 
     # -- parameters ------------------------------------------------------------------------
-    def _config(self, overrides: dict[str, object]) -> InferenceConfig:
+    def _config(self: Node, overrides: dict[str, object]) -> InferenceConfig:
         values = {n: self.get_parameter(n).value for n in _ENGINE_FIELDS}
         values.update({k: v for k, v in overrides.items() if k in _ENGINE_FIELDS})
         return InferenceConfig(**values)
 
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+    def _on_set_parameters(self: Node, params: list[Parameter]) -> SetParametersResult:
         """Validate run-time changes at once; a new model, device or precision loads in the background."""
         changes = {p.name: p.value for p in params}
         try:
             cfg = self._config(changes)
             check_config(cfg)
-            running = self._detector.detector
-            if running.needs_reload(cfg):
+            if self._detector is None:  # unconfigured: checked now, used at configure
+                resolve_model_path(cfg.model)
+            elif self._detector.detector.needs_reload(cfg):
                 resolve_model_path(cfg.model)  # a missing or unsupported file is rejected now
                 self._load_after_set = cfg
                 self.get_logger().info(
@@ -251,33 +190,63 @@ class DetectorNode(Node):
     def _start_pending_load(self, _params: list[Parameter]) -> None:
         """Start a load once its parameters are stored, so that one failing at once can put them back."""
         cfg, self._load_after_set = self._load_after_set, None
-        if cfg is not None:
+        if cfg is not None and self._detector is not None:
             self._detector.load(cfg)
 
-    def _on_model_loaded(self, detector: ExpressionDetector) -> None:
+    def _on_model_loaded(self: Node, detector: ExpressionDetector) -> None:
         self._publish_label_info(detector)
         self.get_logger().info(f"loaded model {detector.path} ({detector.format}, imgsz {detector.imgsz})")
         self._warn_imgsz(detector)
 
-    def _on_model_failed(self, cfg: InferenceConfig, exc: Exception) -> None:
+    def _on_model_failed(self: Node, cfg: InferenceConfig, exc: Exception) -> None:
         """Keep the running model and put the parameters back to what it runs with."""
-        running = self._detector.detector.cfg
-        self.get_logger().error(f"model load failed, keeping {self._detector.detector.path}: {exc}")
+        running = self._detector.detector
+        self.get_logger().error(f"model load failed, keeping {running.path}: {exc}")
         self.set_parameters(
-            [Parameter(name, value=getattr(running, name)) for name in ("model", "device", "half")]
+            [Parameter(name, value=getattr(running.cfg, name)) for name in ("model", "device", "half")]
         )
 
-    def _publish_label_info(self, detector: ExpressionDetector | None = None) -> None:
+    def _warn_imgsz(self: Node, detector: ExpressionDetector) -> None:
+        """Say once, when it is set, what a large imgsz costs."""
+        notice = detector.imgsz_notice()
+        if notice and self._throttle.ready(notice):
+            self.get_logger().warning(notice)
+
+    def _publish_label_info(self: Node, detector: ExpressionDetector | None = None) -> None:
         detector = detector or self._detector.detector
         header = Header(stamp=self.get_clock().now().to_msg())
         self._label_pub.publish(messages.label_info(detector.names, detector.cfg.conf_threshold, header))
 
+    def _match_publishers(self: Node) -> None:
+        """image_qos=auto: follow the publishers' reliability as cameras come and go."""
+        mode, qos = auto_image_qos(self, self._topic)
+        if mode == self._sub_mode or self.frames is None:
+            return
+        self.frames.resubscribe(qos)
+        self._sub_mode = mode
+        self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
+
+    def _describe(self) -> dict[str, str]:
+        """The model facts /diagnostics carries beside the health figures."""
+        detector = self._detector.detector
+        return {
+            "model": str(detector.path),
+            "model format": detector.format,
+            "device": detector.cfg.device,
+            "imgsz": str(detector.imgsz),
+            "image topic": self._topic,
+            "frame reader": self.frames.kind if self.frames is not None else "inactive",
+        }
+
     # -- processing ------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self: Node) -> None:
         while not self._stop.is_set() and self.context.ok():
-            msg = self.frames.take(timeout=0.1)
+            frames = self.frames
+            msg = frames.take(timeout=0.1) if frames is not None else None
             if msg is None:
                 continue
+            self.health.frame_arrived(frames.stats.skipped - self._skipped_seen)
+            self._skipped_seen = frames.stats.skipped
             try:
                 self.process(msg)
             except Exception:
@@ -285,25 +254,26 @@ class DetectorNode(Node):
                     raise
                 return  # Ctrl-C/SIGTERM shut the context down while this frame was published
 
-    def process(self, msg: Image) -> None:
+    def process(self: Node, msg: Image) -> None:
         """Decode, detect and publish one frame; a bad frame is logged and dropped."""
         try:
             image = messages.image_to_bgr(msg)
         except FrameError as exc:
             self.bad_frames += 1
+            self.health.frame_dropped(str(exc))
             if self._throttle.ready(str(exc)):
                 self.get_logger().error(f"frame dropped: {exc}")
             return
         if too_small(msg.width, msg.height) and self._throttle.ready(f"too small {msg.width}x{msg.height}"):
             self.get_logger().warning(
                 f"frame {msg.width}x{msg.height} is too small to hold a face (a side under {MIN_FRAME_SIDE} "
-                "px): "
-                "publishing an empty Detection2DArray for it"
+                "px): publishing an empty Detection2DArray for it"
             )
         try:
             detections = self._detector(image)
         except Exception as exc:  # a frame must never kill the node
             self.bad_frames += 1
+            self.health.inference_failed(f"{type(exc).__name__}: {exc}")
             if self._throttle.ready(f"{type(exc).__name__}: {exc}"):
                 self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
             return
@@ -312,23 +282,54 @@ class DetectorNode(Node):
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
         self.frames_processed += 1
+        self.health.frame_processed(self._latency(msg.header))
+
+    def _latency(self: Node, header: Header) -> float | None:
+        """Seconds from the image's stamp to now (None for an unstamped frame)."""
+        stamp = Time.from_msg(header.stamp)
+        if stamp.nanoseconds == 0:
+            return None
+        return (self.get_clock().now() - stamp).nanoseconds * 1e-9
+
+    def closing_line(self, elapsed: float) -> str:
+        """The Ctrl-C summary (printed: rosout is gone once the context shut down)."""
+        skipped = (
+            self.frames.stats.skipped if self.frames is not None else self.health.totals["stale_skipped"]
+        )
+        return (
+            f"[{NODE_NAME}] processed {self.frames_processed} frames "
+            f"({self.frames_processed / elapsed:.1f}/s), skipped {skipped} stale, {self.bad_frames} bad"
+        )
+
+    def _shut_down(self) -> None:
+        """Worker first, then the model loader: nothing publishes once the node is destroyed."""
+        self._stop_worker()
+        if self._detector is not None:
+            self._detector.join(timeout=5.0)
+
+
+class DetectorNode(DetectorBehaviour, Node):
+    """The plain node: subscribes ``image``; publishes ``detections``, ``annotated_image``, ``label_info``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._declare()
+        self._configure()
+        self._activate()
 
     def destroy_node(self) -> None:
-        if hasattr(self, "_worker"):  # absent when start-up failed (rclpy still destroys the node)
-            self._stop.set()
-            if self._worker.is_alive():
-                self._worker.join(timeout=5.0)
-            self._detector.join(timeout=5.0)
+        if hasattr(self, "_stop"):  # absent when start-up failed (rclpy still destroys the node)
+            self._shut_down()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
+def run(factory: type[Node], args: list[str] | None = None) -> int:
+    """Start a detector node, spin it until Ctrl-C/SIGTERM, print the summary; the exit code."""
     offline.prepare_environment()  # before torch is imported
     failed = init_or_exit_code(args, NODE_NAME)
     if failed is not None:
         return failed
-    node = create_node_or_exit_code(DetectorNode, NODE_NAME, (ModelError, ValueError, ParameterException))
+    node = create_node_or_exit_code(factory, NODE_NAME, START_ERRORS)
     if isinstance(node, int):
         return node
     started = time.monotonic()
@@ -338,19 +339,15 @@ def main(args: list[str] | None = None) -> int:
         pass
     finally:
         finish_despite_second_interrupt()
-        elapsed = max(time.monotonic() - started, 1e-9)
-        stats = node.frames.stats
-        # rosout is gone once Ctrl-C shut the context down: print the closing line instead.
-        print(
-            f"[{NODE_NAME}] processed {node.frames_processed} frames "
-            f"({node.frames_processed / elapsed:.1f}/s), skipped {stats.skipped} stale, "
-            f"{node.bad_frames} bad",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(node.closing_line(max(time.monotonic() - started, 1e-9)), file=sys.stderr, flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run face_expression detector``; exits 1 on a bad model or setting."""
+    return run(DetectorNode, args)
 
 
 if __name__ == "__main__":

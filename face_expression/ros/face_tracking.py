@@ -40,6 +40,11 @@ class FaceTracking:
             self.hri = HriOutputs(node, node.get_parameter("hri_crop_size").value)
         node.get_logger().info(self.describe())
 
+    def close(self) -> None:
+        """Destroy the per-face ROS4HRI publishers (lifecycle cleanup)."""
+        if self.hri is not None:
+            self.hri.close()
+
     def describe(self) -> str:
         if self.tracker is None:
             return "tracking off"

@@ -79,6 +79,11 @@ class TakingReader(Generic[M]):
             self._node.destroy_subscription(self._sub)
             self._sub = self._subscribe(qos)
 
+    def close(self) -> None:
+        """Destroy the subscription (lifecycle deactivate)."""
+        with self._lock:
+            self._node.destroy_subscription(self._sub)
+
     def take(self, timeout: float) -> M | None:
         """Wait up to ``timeout`` s for a message; None if none came or the node is shutting down."""
         with self._lock:
@@ -138,6 +143,13 @@ class CallbackReader(Generic[M]):
     def resubscribe(self, qos: QoSProfile) -> None:
         self._node.destroy_subscription(self._sub)
         self._sub = self._subscribe(qos)
+
+    def close(self) -> None:
+        """Destroy the subscription (lifecycle deactivate); a waiting take() returns None."""
+        self._node.destroy_subscription(self._sub)
+        with self._ready:
+            self._newest = None
+            self._ready.notify_all()
 
     def take(self, timeout: float) -> M | None:
         with self._ready:

@@ -1,0 +1,110 @@
+"""The detector's parameters: declared once, with their descriptors (ros/startup.declare_parameters).
+
+config/detector.yaml and the README's table list the same names, defaults and meanings; a test
+keeps the yaml in step with this table.
+"""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange
+
+from face_expression.ros.newest_message import READER_CHOICES
+from face_expression.ros.qos import QOS_CHOICES
+from face_expression.ros.startup import ParameterTable
+
+_UNIT = FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)
+
+#: name -> (default, description, extra descriptor fields). Declared once, in this order.
+PARAMETERS: ParameterTable = {
+    "model": (
+        "",
+        "Path to an Ultralytics detect model (.pt, .onnx or *_openvino_model folder); "
+        "empty = the bundled starter model. Changing it reloads the model.",
+        {},
+    ),
+    "imgsz": (
+        0,
+        "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "
+        "Smaller is faster.",
+        {"integer_range": [IntegerRange(from_value=0, to_value=4096, step=32)]},
+    ),
+    "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
+    "iou_threshold": (0.45, "IoU above which NMS merges boxes.", {"floating_point_range": [_UNIT]}),
+    "device": ("cpu", "Inference device: cpu, cuda, cuda:N or N.", {}),
+    "half": (False, "FP16 inference; CUDA only (refused on the CPU).", {}),
+    "max_det": (
+        100,
+        "Maximum faces per frame.",
+        {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=1)]},
+    ),
+    "agnostic_nms": (True, "One box per face across classes (a face has one expression).", {}),
+    "threads": (
+        0,
+        "CPU threads for inference; 0 = all cores.",
+        {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
+    ),
+    "upscale": (
+        False,
+        "Enlarge frames smaller than imgsz up to imgsz. false: a smaller frame is inferred at its own size "
+        "(rounded up to 32) or the model's training size, whichever is larger.",
+        {},
+    ),
+    "allow_unsafe_model_load": (
+        False,
+        "Load .pt files with full unpickling, which runs any code the file carries. Only for files you "
+        "trust; false loads plain Ultralytics checkpoints only. .onnx/OpenVINO models carry no code.",
+        {"read_only": True},
+    ),
+    # -- tracking, steady expressions, ROS4HRI (ros/face_tracking.py); read-only: set at start-up --
+    "tracking": (
+        True,
+        "Give every face a stable Detection2D.id while it stays in view (and smooth its expression).",
+        {"read_only": True},
+    ),
+    "track_keep_s": (
+        1.0,
+        "Seconds a face that is no longer detected keeps its id (a face back later gets a new one).",
+        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=60.0)]},
+    ),
+    "track_min_frames": (
+        0,
+        "Frames a new face must be detected in before it is reported; 0 (or 1) = at once.",
+        {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=100, step=1)]},
+    ),
+    "expression_smoothing": (
+        True,
+        "Publish each face's expression averaged over time (class and score); false = each frame's own.",
+        {"read_only": True},
+    ),
+    "expression_time_constant_s": (
+        0.3,
+        "Time constant of the expression average, seconds: a steady change shows within it.",
+        {"read_only": True, "floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]},
+    ),
+    "hri": (
+        False,
+        "Also publish ROS4HRI (REP-155) faces: /humans/faces/tracked and /humans/faces/<id>/roi, "
+        "cropped, expression (needs hri_msgs and tracking).",
+        {"read_only": True},
+    ),
+    "hri_crop_size": (
+        128,
+        "Side in pixels of /humans/faces/<id>/cropped.",
+        {"read_only": True, "integer_range": [IntegerRange(from_value=16, to_value=1024, step=1)]},
+    ),
+    "image_qos": (
+        "auto",
+        f"Subscription QoS: {', '.join(QOS_CHOICES)}; depth 1. sensor_data (best effort) receives from "
+        "reliable and best-effort cameras; auto uses best effort, or reliable while every publisher "
+        "on the topic is reliable (usb_cam), so large frames are not lost in transport.",
+        {"read_only": True},
+    ),
+    "frame_reader": (
+        "auto",
+        f"How the worker gets the newest frame: {', '.join(READER_CHOICES)}. take: straight from the "
+        "middleware's keep-last-1 reader (needs rclpy internals; fastest under overload); callback: "
+        "an executor callback stores the newest frame (public API only); auto: take where this rclpy "
+        "supports it, else callback.",
+        {"read_only": True},
+    ),
+}
