@@ -40,6 +40,7 @@ from face_expression.ros.startup import (
     create_node_or_exit_code,
     declare_parameters,
     default_topic,
+    process_age_s,
 )
 
 NODE_NAME = "face_expression_detector"
@@ -105,14 +106,14 @@ class DetectorNode(Node):
         qos_name = self.get_parameter("image_qos").value
         if qos_name not in QOS_CHOICES:
             raise ValueError(f"image_qos={qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
-        problem = backends.version_problem()
-        if problem:
-            self.get_logger().warning(problem)
 
         # ModelError/ValueError end start-up
         self._detector = HotSwapDetector(
             ExpressionDetector(self._config({})), self._on_model_loaded, self._on_model_failed
         )
+        problem = backends.version_problem() if self._detector.detector.uses_ultralytics else None
+        if problem:  # exports on the CPU run without Ultralytics (engine/lean_runtime.py)
+            self.get_logger().warning(problem)
         self._throttle = KeyedThrottle(period_s=5.0)
         self.frames_processed = 0
         self.bad_frames = 0
@@ -224,6 +225,17 @@ class DetectorNode(Node):
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
         self.frames_processed += 1
+        if self.frames_processed == 1:
+            self._log_first_frame()
+
+    def _log_first_frame(self) -> None:
+        """Start-up time and whether torch/Ultralytics were needed (exports on the CPU run without)."""
+        loaded = [name for name in ("torch", "ultralytics") if name in sys.modules]
+        detector = self._detector.detector
+        self.get_logger().info(
+            f"first frame answered {process_age_s():.2f} s after start ({detector.format}); "
+            f"modules loaded: {', '.join(loaded) if loaded else 'neither torch nor ultralytics'}"
+        )
 
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):  # absent when start-up failed (rclpy still destroys the node)

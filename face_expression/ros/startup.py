@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -12,6 +14,7 @@ from rclpy.node import Node
 from face_expression.ros.rclpy_internals import parameter_overrides
 
 N = TypeVar("N", bound=Node)
+_IMPORTED = time.monotonic()  # fallback start time where /proc is missing
 
 #: name -> (default, description, extra ParameterDescriptor fields): each node's table, declared once.
 ParameterTable = dict[str, tuple[object, str, dict]]
@@ -76,3 +79,17 @@ def create_node_or_exit_code(
         code = 130
     rclpy.try_shutdown()
     return code
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc), else since this module was imported.
+
+    Start-up to the first answered frame is what a robot's boot sequence waits on; counting from
+    the process start includes the interpreter and every import.
+    """
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
