@@ -27,6 +27,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression.core.drawing import annotate
 from face_expression.core.image_codec import FrameError
+from face_expression.core.resources import large_frames_profile_path
 from face_expression.core.throttle import KeyedThrottle
 from face_expression.engine import backends, offline
 from face_expression.engine.config import InferenceConfig, ModelError, check_config, resolve_model_path
@@ -42,6 +43,7 @@ from face_expression.ros.startup import (
     default_topic,
     process_age_s,
 )
+from face_expression.ros.transport_hint import LargeFrameWatch
 
 NODE_NAME = "face_expression_detector"
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
@@ -132,6 +134,10 @@ class DetectorNode(Node):
         )
         if qos_name == "auto":
             self._qos_timer = self.create_timer(1.0, self._match_publishers)
+        self._busy_s = 0.0  # time the worker spent on frames: idle time tells transport trouble apart
+        self._largest_frame = (0, 0, "", 0)  # width, height, encoding, bytes
+        self._frame_watch = LargeFrameWatch(self._topic, str(large_frames_profile_path()))
+        self._watch_timer = self.create_timer(1.0, self._watch_transport)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._stop = threading.Event()
@@ -152,6 +158,20 @@ class DetectorNode(Node):
         self.frames.resubscribe(qos)
         self._sub_mode = mode
         self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
+
+    def _watch_transport(self) -> None:
+        """One hint when large frames arrive slowly or not at all (ros/transport_hint.py)."""
+        stats = self.frames.stats
+        hint = self._frame_watch.check(
+            time.monotonic(),
+            self.count_publishers(self._topic),
+            stats.taken,
+            stats.skipped if self.frames.kind == "take" else 0,  # sequence gaps only when taking
+            self._busy_s,
+            self._largest_frame,
+        )
+        if hint:
+            self.get_logger().warning(hint)
 
     # -- parameters ------------------------------------------------------------------------
     def _config(self, overrides: dict[str, object]) -> InferenceConfig:
@@ -203,10 +223,14 @@ class DetectorNode(Node):
         while not self._stop.is_set():
             msg = self.frames.take(timeout=0.1)
             if msg is not None:
+                started = time.monotonic()
                 self.process(msg)
+                self._busy_s += time.monotonic() - started
 
     def process(self, msg: Image) -> None:
         """Decode, detect and publish one frame; a bad frame is logged and dropped."""
+        if len(msg.data) > self._largest_frame[3]:
+            self._largest_frame = (msg.width, msg.height, msg.encoding, len(msg.data))
         try:
             image = messages.image_to_bgr(msg)
         except FrameError as exc:
