@@ -527,7 +527,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--camera-hz", type=float, default=60.0, help="camera rate for the thread sweep")
     p.add_argument("--transport-hz", type=float, default=30.0)
     p.add_argument("--repeats", type=int, default=3, help="start-ups per backend")
-    p.add_argument("--minutes", type=float, default=10.0, help="per soak rate")
+    p.add_argument("--minutes", nargs="+", type=float, default=[10.0], help="per soak rate (one or one each)")
     p.add_argument("--soak-rates", nargs="+", default=["30", "2x"])
     p.add_argument("--soak-backend", default="pytorch", help="pytorch = the launch files' default model")
     p.add_argument("--threads", type=int, default=0, help="node threads for the soak (0 = the default)")
@@ -574,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                 section.update(rows=startup(args, col, args.work, models))
             else:
                 soak_model = exports[args.soak_backend, args.imgsz]
-                runs = [soak(args, col, args.work, soak_model, r, args.minutes) for r in args.soak_rates]
+                minutes = args.minutes * len(args.soak_rates) if len(args.minutes) == 1 else args.minutes
+                pairs = zip(args.soak_rates, minutes)
+                runs = [soak(args, col, args.work, soak_model, r, m) for r, m in pairs]
                 section.update(runs=runs)
             section["load_end"] = speed.load()
             report[command] = section
