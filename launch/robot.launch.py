@@ -23,11 +23,11 @@ from __future__ import annotations
 import re
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.events import Shutdown
 from launch.events.process import ProcessExited
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
@@ -35,6 +35,18 @@ from launch_ros.substitutions import FindPackageShare
 PACKAGE = "face_expression"
 #: Devices the detector accepts (its own check, engine.detector.check_device, says the same).
 DEVICE = re.compile(r"cpu|cuda|cuda:\d+|\d+")
+
+PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
+
+
+def _large_frames_transport(share: FindPackageShare) -> SetEnvironmentVariable:
+    """Fast DDS with a shared-memory segment that holds 640x480..1920x1080 frames, for every process.
+
+    With Fast DDS' default 512 KB segment such frames travel as fragmented UDP and arrive late or
+    not at all. A profile the user already exported is kept.
+    """
+    profile = PathJoinSubstitution([share, "config", "fastdds_large_frames.xml"])
+    return SetEnvironmentVariable(PROFILES_ENV, EnvironmentVariable(PROFILES_ENV, default_value=profile))
 
 
 def _annotated_topic(namespace: str, pushed: str = "") -> str:
@@ -124,6 +136,7 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     return LaunchDescription(
         [
+            _large_frames_transport(share),
             DeclareLaunchArgument(
                 "namespace",
                 default_value="",

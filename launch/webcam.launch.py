@@ -23,16 +23,32 @@ robot.launch.py, which this file includes.
 from __future__ import annotations
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "face_expression"
+PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 CAMERA_DRIVERS = ("usb_cam", "opencv", "none")
+
+
+def _large_frames_transport(share: FindPackageShare) -> SetEnvironmentVariable:
+    """Fast DDS with a shared-memory segment that holds 640x480..1920x1080 frames, for every process.
+
+    With Fast DDS' default 512 KB segment such frames travel as fragmented UDP and arrive late or
+    not at all. A profile the user already exported is kept.
+    """
+    profile = PathJoinSubstitution([share, "config", "fastdds_large_frames.xml"])
+    return SetEnvironmentVariable(PROFILES_ENV, EnvironmentVariable(PROFILES_ENV, default_value=profile))
 
 
 def _driver_is(name: str) -> IfCondition:
@@ -112,6 +128,7 @@ def generate_launch_description() -> LaunchDescription:
 
     return LaunchDescription(
         [
+            _large_frames_transport(share),  # camera drivers, detector and RViz alike
             DeclareLaunchArgument(
                 "camera_driver",
                 default_value="usb_cam",

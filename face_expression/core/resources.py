@@ -30,3 +30,8 @@ def default_model_path() -> Path:
 def sample_stream_path() -> Path:
     """The bundled sample clip used by the demo."""
     return share_dir() / "media" / "carphone.mp4"
+
+
+def large_frames_profile_path() -> Path:
+    """The Fast DDS profile whose shared-memory segment holds camera frames up to 1920x1080."""
+    return share_dir() / "config" / "fastdds_large_frames.xml"

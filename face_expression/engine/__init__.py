@@ -1,1 +1,1 @@
-"""Everything that touches torch / Ultralytics: model loading, inference, export, training, evaluation."""
+"""Model loading and inference (Ultralytics/torch, or the lean ONNX/OpenVINO runtime), export, training."""

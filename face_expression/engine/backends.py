@@ -26,6 +26,7 @@ from pathlib import Path
 from face_expression.engine import offline
 from face_expression.engine.config import ModelError
 from face_expression.engine.devices import torch_device
+from face_expression.engine.lean_runtime import compile_openvino, onnx_cpu_session
 from face_expression.engine.model_card import check_card
 
 #: Ultralytics releases this module was written and tested against (tested: 8.4.190).
@@ -215,43 +216,6 @@ def _architecture_task(model) -> str | None:
     return None
 
 
-def stored_openvino_precision(model) -> str | None:
-    """The inference precision face-expression-export stored in an OpenVINO model, if any."""
-    key = ["runtime_options", "INFERENCE_PRECISION_HINT"]
-    return model.get_rt_info(key).astype(str) if model.has_rt_info(key) else None
-
-
-def compile_openvino(xml: Path, threads: int | None = None, precision: str | None = None):
-    """Compile an OpenVINO IR for low latency on the CPU: thread count and the stored (or given) precision."""
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(str(xml))
-    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
-    precision = precision or stored_openvino_precision(model)
-    if precision:
-        config["INFERENCE_PRECISION_HINT"] = precision
-    return core.compile_model(model, "CPU", config)
-
-
-def onnx_cpu_session(model_file: Path, threads: int):
-    """An ONNX Runtime CPU session whose idle threads sleep unless OMP_WAIT_POLICY=ACTIVE.
-
-    Ultralytics' defaults let ONNX Runtime's idle threads spin: on a loaded 2-core CPU that took
-    YOLOv5n at 640 from ~30 ms to ~80-100 ms per frame.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"  # same switch as OpenMP's
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-
-
 def use_compiled_openvino(yolo, xml: Path, precision: str) -> None:
     """Make a ``YOLO`` object that already predicted once run a model compiled with ``precision``."""
     inner = yolo.predictor.model.backend
@@ -260,6 +224,8 @@ def use_compiled_openvino(yolo, xml: Path, precision: str) -> None:
 
 class Backend:
     """An Ultralytics AutoBackend for one model file, seen through the few things the engine needs."""
+
+    uses_ultralytics = True
 
     def __init__(self, path: Path, device: str, half: bool, allow_unsafe: bool = False) -> None:
         self.path = path

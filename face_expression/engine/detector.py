@@ -2,8 +2,9 @@
 
 Kept apart from ROS so the same engine serves the node, the demo, evaluation and benchmarks.
 Pre- and post-processing are ours (letterbox into a reused buffer, one NMS call, boxes mapped
-back to camera pixels) around the backend (engine/backends.py), which runs .pt, .onnx and
-OpenVINO models alike.
+back to camera pixels) around a backend: exported models (.onnx, OpenVINO) on the CPU run on
+their own runtime without torch or Ultralytics (engine/lean_runtime.py, core/yolo_decode.py);
+.pt checkpoints, and exports on a GPU, run on Ultralytics' AutoBackend (engine/backends.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ import numpy as np
 
 from face_expression.core.detections import Detection, to_detections
 from face_expression.core.geometry import Letterbox, too_small
+from face_expression.core.yolo_decode import decode_detect_head
 from face_expression.engine import offline
 from face_expression.engine.backends import Backend
 from face_expression.engine.config import InferenceConfig, check_config, needs_reload, resolve_model_path
+from face_expression.engine.lean_runtime import LeanBackend, exported_format
+from face_expression.engine.model_card import check_card
+
+#: Which backend runs a model: auto = lean for exports on the CPU, else Ultralytics.
+RUNTIMES = ("auto", "lean", "ultralytics")
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -39,12 +46,13 @@ _LIBC = _load_libc()
 class ExpressionDetector:
     """Loads a model once and detects faces with their expression in BGR frames."""
 
-    def __init__(self, cfg: InferenceConfig) -> None:
+    def __init__(self, cfg: InferenceConfig, runtime: str = "auto") -> None:
+        """``runtime``: auto, lean (exports on the CPU without torch) or ultralytics (AutoBackend)."""
         check_config(cfg)
         offline.prepare_environment()
         self.cfg = cfg
         self.path: Path = resolve_model_path(cfg.model)
-        self._backend = Backend(self.path, cfg.device, cfg.half, cfg.allow_unsafe_model_load)
+        self._backend = self._open_backend(runtime)
         self.names: dict[int, str] = self._backend.names
         self._fixed_hw = self._backend.fixed_input_shape()
         self._letterbox: Letterbox | None = None
@@ -54,9 +62,26 @@ class ExpressionDetector:
         self._runtime_threads: int | None = None
         self._set_threads()
 
+    def _open_backend(self, runtime: str) -> Backend | LeanBackend:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime={runtime!r} is unknown; use one of {', '.join(RUNTIMES)}")
+        cfg = self.cfg
+        lean_fits = exported_format(self.path) is not None and cfg.device == "cpu"
+        if runtime == "lean" and not lean_fits:
+            raise ValueError(f"the lean runtime runs .onnx and OpenVINO models on the cpu, not {self.path}")
+        if runtime == "lean" or (runtime == "auto" and lean_fits):
+            check_card(self.path)  # the lean runtime unpickles nothing, but a card must still match
+            return LeanBackend(self.path, self._threads())
+        return Backend(self.path, cfg.device, cfg.half, cfg.allow_unsafe_model_load)
+
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> Backend | LeanBackend:
         return self._backend
+
+    @property
+    def uses_ultralytics(self) -> bool:
+        """False on the lean runtime: neither torch nor Ultralytics is imported for this model."""
+        return self._backend.uses_ultralytics
 
     @property
     def format(self) -> str:
@@ -109,13 +134,17 @@ class ExpressionDetector:
             "enlarged past their own size (upscale:=true would)"
         )
 
-    def _set_threads(self) -> None:
-        import torch
+    def _threads(self) -> int:
+        return self.cfg.threads or os.cpu_count() or 1
 
+    def _set_threads(self) -> None:
         if self.cfg.device != "cpu":
             return
-        threads = self.cfg.threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
+        threads = self._threads()
+        if self.uses_ultralytics:
+            import torch
+
+            torch.set_num_threads(threads)
         if threads != self._runtime_threads and self.format in ("onnx", "openvino"):
             self._backend.tune_cpu_runtime(threads)
         self._runtime_threads = threads
@@ -162,7 +191,6 @@ class ExpressionDetector:
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""
         import cv2
-        import torch
 
         h, w = image_bgr.shape[:2]
         if too_small(w, h):
@@ -172,37 +200,50 @@ class ExpressionDetector:
         if self._rgb is None or self._rgb.shape != self._buffer.shape:
             self._rgb = np.empty_like(self._buffer)
         cv2.cvtColor(self._buffer, cv2.COLOR_BGR2RGB, dst=self._rgb)  # Ultralytics models are trained on RGB
+        cfg = self.cfg
+        if self.uses_ultralytics:
+            det = self._ultralytics_detect(self._rgb)
+        else:
+            backend = self._backend
+            out = backend(self._cpu_input(self._rgb, channels_last=False))
+            det = decode_detect_head(
+                out, cfg.conf_threshold, cfg.iou_threshold, cfg.agnostic_nms, cfg.max_det, backend.end2end
+            )
+        if det.shape[0] == 0:
+            return []
+        return to_detections(lb.undo(det[:, :4]), det[:, 4], det[:, 5], self.names)
+
+    def _ultralytics_detect(self, rgb: np.ndarray) -> np.ndarray:
+        """Ultralytics' backend and NMS: an Nx6 array (x1, y1, x2, y2, score, class) in input pixels."""
+        import torch
+
         backend = self._backend
         cfg = self.cfg
         with torch.inference_mode():
             if str(backend.device) == "cpu" and not backend.fp16:
-                tensor = self._cpu_input(self._rgb)
+                channels_last = self.format == "pt"
+                tensor = torch.from_numpy(self._cpu_input(rgb, channels_last))
+                if channels_last:
+                    tensor = tensor.permute(0, 3, 1, 2)
             else:  # upload bytes, convert on the GPU
-                tensor = torch.from_numpy(self._rgb).to(backend.device).permute(2, 0, 1).unsqueeze(0)
+                tensor = torch.from_numpy(rgb).to(backend.device).permute(2, 0, 1).unsqueeze(0)
                 tensor = (tensor.half() if backend.fp16 else tensor.float()).div_(255.0)
             out = backend.nms(
                 backend(tensor), cfg.conf_threshold, cfg.iou_threshold, cfg.agnostic_nms, cfg.max_det
             )
-        if out.shape[0] == 0:
-            return []
-        det = out.float().cpu().numpy()
-        return to_detections(lb.undo(det[:, :4]), det[:, 4], det[:, 5], self.names)
+        return out.float().cpu().numpy()
 
-    def _cpu_input(self, rgb: np.ndarray):
-        """Scale an RGB uint8 image into a reused float32 buffer; the tensor shares its memory.
+    def _cpu_input(self, rgb: np.ndarray, channels_last: bool) -> np.ndarray:
+        """Scale an RGB uint8 image into a reused float32 buffer (1xHxWx3 or 1x3xHxW).
 
         PyTorch models run channels-last on the CPU, so they get an NHWC buffer viewed as NCHW;
         ONNX Runtime and OpenVINO read a contiguous NCHW array. Plain numpy keeps PyTorch's
-        thread pool out of the pre-processing of exported models.
+        thread pool out of the pre-processing.
         """
-        import torch
-
         h, w = rgb.shape[:2]
-        channels_last = self.format == "pt"
         shape = (1, h, w, 3) if channels_last else (1, 3, h, w)
         if self._input is None or self._input.shape != shape:
             self._input = np.empty(shape, dtype=np.float32)
         src = rgb if channels_last else rgb.transpose(2, 0, 1)
         np.multiply(src, np.float32(1.0 / 255.0), out=self._input[0])
-        tensor = torch.from_numpy(self._input)
-        return tensor.permute(0, 3, 1, 2) if channels_last else tensor
+        return self._input

@@ -36,6 +36,7 @@ from face_expression.core.drawing import annotate
 from face_expression.core.geometry import MIN_FRAME_SIDE, too_small
 from face_expression.core.health import HealthMonitor
 from face_expression.core.image_codec import FrameError
+from face_expression.core.resources import large_frames_profile_path
 from face_expression.core.throttle import KeyedThrottle
 from face_expression.engine import backends, offline
 from face_expression.engine.config import InferenceConfig, ModelError, check_config, resolve_model_path
@@ -54,7 +55,9 @@ from face_expression.ros.startup import (
     default_topic,
     finish_despite_second_interrupt,
     init_or_exit_code,
+    process_age_s,
 )
+from face_expression.ros.transport_hint import LargeFrameWatch
 
 NODE_NAME = "face_expression_detector"
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
@@ -73,9 +76,6 @@ class DetectorBehaviour:
         self._qos_name = self.get_parameter("image_qos").value
         if self._qos_name not in QOS_CHOICES:
             raise ValueError(f"image_qos={self._qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
-        problem = backends.version_problem()
-        if problem:
-            self.get_logger().warning(problem)
         self._throttle = KeyedThrottle(period_s=5.0)
         self.health = HealthMonitor()
         self.frames_processed = 0
@@ -85,7 +85,7 @@ class DetectorBehaviour:
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._skipped_seen = 0
-        self._qos_timer = None
+        self._qos_timer = self._watch_timer = None
         self._topic = self.resolve_topic_name(default_topic(self, "image", DEFAULT_IMAGE_TOPIC))
         self._load_after_set: InferenceConfig | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -95,16 +95,18 @@ class DetectorBehaviour:
         """Load and check the model (ModelError/ValueError say why not); create the publishers."""
         cfg = self._config({})
         self.get_logger().info(f"loading model {cfg.model or '(bundled)'}")
-        self._detector = HotSwapDetector(
-            ExpressionDetector(cfg), self._on_model_loaded, self._on_model_failed
-        )
+        detector = ExpressionDetector(cfg)
+        self._detector = HotSwapDetector(detector, self._on_model_loaded, self._on_model_failed)
         self._tracking = FaceTracking(self)  # ids, steady expressions, ROS4HRI topics
         self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
         self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
         self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
         self._diagnostics = DiagnosticsPublisher(self, self.health, self._describe)
+        problem = backends.version_problem() if detector.uses_ultralytics else None
+        if problem:  # exports on the CPU run without Ultralytics (engine/lean_runtime.py)
+            self.get_logger().warning(problem)
         self._publish_label_info()
-        self._warn_imgsz(self._detector.detector)
+        self._warn_imgsz(detector)
 
     def _activate(self: Node) -> None:
         """Subscribe the camera and start the worker."""
@@ -114,6 +116,10 @@ class DetectorBehaviour:
         )
         self._skipped_seen = 0
         self._qos_timer = self.create_timer(1.0, self._match_publishers) if self._qos_name == "auto" else None
+        self._busy_s = 0.0  # time the worker spent on frames: idle time tells transport trouble apart
+        self._largest_frame = (0, 0, "", 0)  # width, height, encoding, bytes
+        self._frame_watch = LargeFrameWatch(self._topic, str(large_frames_profile_path()))
+        self._watch_timer = self.create_timer(1.0, self._watch_transport)
         self._stop.clear()
         self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
         self._worker.start()
@@ -128,9 +134,10 @@ class DetectorBehaviour:
     def _deactivate(self: Node) -> None:
         """Stop processing and release the subscription (and the GPU's cached memory)."""
         self._stop_worker()
-        if self._qos_timer is not None:
-            self.destroy_timer(self._qos_timer)
-            self._qos_timer = None
+        for timer in (self._qos_timer, self._watch_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._qos_timer = self._watch_timer = None
         if self.frames is not None:
             self.frames.close()
             self.frames = None
@@ -226,6 +233,23 @@ class DetectorBehaviour:
         self._sub_mode = mode
         self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
 
+    def _watch_transport(self: Node) -> None:
+        """One hint when large frames arrive slowly or not at all (ros/transport_hint.py)."""
+        frames = self.frames
+        if frames is None:
+            return
+        stats = frames.stats
+        hint = self._frame_watch.check(
+            time.monotonic(),
+            self.count_publishers(self._topic),
+            stats.taken,
+            stats.skipped if frames.kind == "take" else 0,  # sequence gaps only when taking
+            self._busy_s,
+            self._largest_frame,
+        )
+        if hint:
+            self.get_logger().warning(hint)
+
     def _describe(self) -> dict[str, str]:
         """The model facts /diagnostics carries beside the health figures."""
         detector = self._detector.detector
@@ -247,15 +271,19 @@ class DetectorBehaviour:
                 continue
             self.health.frame_arrived(frames.stats.skipped - self._skipped_seen)
             self._skipped_seen = frames.stats.skipped
+            started = time.monotonic()
             try:
                 self.process(msg)
             except Exception:
                 if self.context.ok():
                     raise
                 return  # Ctrl-C/SIGTERM shut the context down while this frame was published
+            self._busy_s += time.monotonic() - started
 
     def process(self: Node, msg: Image) -> None:
         """Decode, detect and publish one frame; a bad frame is logged and dropped."""
+        if len(msg.data) > self._largest_frame[3]:
+            self._largest_frame = (msg.width, msg.height, msg.encoding, len(msg.data))
         try:
             image = messages.image_to_bgr(msg)
         except FrameError as exc:
@@ -283,6 +311,17 @@ class DetectorBehaviour:
             self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
         self.frames_processed += 1
         self.health.frame_processed(self._latency(msg.header))
+        if self.frames_processed == 1:
+            self._log_first_frame()
+
+    def _log_first_frame(self: Node) -> None:
+        """Start-up time and whether torch/Ultralytics were needed (exports on the CPU run without)."""
+        loaded = [name for name in ("torch", "ultralytics") if name in sys.modules]
+        detector = self._detector.detector
+        self.get_logger().info(
+            f"first frame answered {process_age_s():.2f} s after start ({detector.format}); "
+            f"modules loaded: {', '.join(loaded) if loaded else 'neither torch nor ultralytics'}"
+        )
 
     def _latency(self: Node, header: Header) -> float | None:
         """Seconds from the image's stamp to now (None for an unstamped frame)."""

@@ -40,7 +40,10 @@ PARAMETERS: ParameterTable = {
     "agnostic_nms": (True, "One box per face across classes (a face has one expression).", {}),
     "threads": (
         0,
-        "CPU threads for inference; 0 = all cores.",
+        "CPU threads for inference; 0 = all cores. All cores measured best on a 2-core CPU shared with a "
+        "camera process (2 threads: +15% frames with PyTorch, +23% with ONNX Runtime, equal with "
+        "OpenVINO; benchmarks/results/realtime.md); idle threads sleep instead of spinning. Try 1 when "
+        "other busy processes share the cores.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "upscale": (

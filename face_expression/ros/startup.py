@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +21,7 @@ from rclpy.node import Node
 from face_expression.ros.rclpy_internals import parameter_overrides
 
 N = TypeVar("N", bound=Node)
+_IMPORTED = time.monotonic()  # fallback start time where /proc is missing
 
 #: name -> (default, description, extra ParameterDescriptor fields): each node's table, declared once.
 ParameterTable = dict[str, tuple[object, str, dict]]
@@ -137,3 +140,17 @@ def finish_despite_second_interrupt() -> None:
     ``ros2 launch`` still escalates to SIGTERM and SIGKILL if clean-up hangs.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc), else since this module was imported.
+
+    Start-up to the first answered frame is what a robot's boot sequence waits on; counting from
+    the process start includes the interpreter and every import.
+    """
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED

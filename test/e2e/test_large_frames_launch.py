@@ -1,0 +1,91 @@
+"""The launch files give every process they start the large-frame Fast DDS profile, unless one is set.
+
+640x480..1920x1080 rgb8 frames do not fit Fast DDS' default 512 KB shared-memory segment; a
+camera driver started without the bundled profile sends them as fragmented UDP and they arrive
+late or not at all. The launch files' first action sets FASTDDS_DEFAULT_PROFILES_FILE for every
+process after it. Run with the real launch package against a real (minimal) ament prefix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = "face_expression"
+PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
+PROFILE = REPO / "config" / "fastdds_large_frames.xml"
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+#: The largest frame the profile must carry: 1920x1080 rgb8, with room for a second one in flight.
+LARGEST_FRAME = 1920 * 1080 * 3
+
+launch = pytest.importorskip("launch", reason="launch not installed (no ROS 2 distro here)")
+pytest.importorskip("launch_ros")
+
+
+@pytest.fixture()
+def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An ament prefix holding the package's index entry and config, as an install has them."""
+    (tmp_path / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (tmp_path / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE).write_text("")
+    shutil.copytree(REPO / "config", tmp_path / "share" / PACKAGE / "config")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    return tmp_path
+
+
+def first_actions(path: Path) -> list:
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate_launch_description().entities
+
+
+def run_profile_action(path: Path) -> None:
+    """Execute the launch file's environment action as launch would, before any process starts."""
+    from launch import LaunchContext
+    from launch.actions import SetEnvironmentVariable
+
+    entities = first_actions(path)
+    setters = [e for e in entities if isinstance(e, SetEnvironmentVariable)]
+    assert setters, f"{path.name} does not set {PROFILES_ENV}"
+    assert entities.index(setters[0]) == 0, "the profile must be set before any process starts"
+    setters[0].execute(LaunchContext())
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_sets_the_installed_large_frame_profile(path: Path, prefix: Path, monkeypatch) -> None:
+    monkeypatch.delenv(PROFILES_ENV, raising=False)
+    run_profile_action(path)
+    profile = Path(os.environ[PROFILES_ENV])
+    assert profile == prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
+    assert profile.is_file()
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, monkeypatch) -> None:
+    monkeypatch.setenv(PROFILES_ENV, "/home/me/my_profile.xml")
+    run_profile_action(path)
+    assert os.environ[PROFILES_ENV] == "/home/me/my_profile.xml"
+
+
+def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(PROFILE).getroot()
+    descriptors = list(root.iterfind(".//d:transport_descriptor", ns))
+    shm = [t for t in descriptors if t.findtext("d:type", namespaces=ns) == "SHM"]
+    assert len(shm) == 1
+    assert int(shm[0].findtext("d:segment_size", namespaces=ns)) >= 2 * LARGEST_FRAME
+    participant = root.find(".//d:participant", ns)
+    assert participant is not None and participant.get("is_default_profile") == "true"
+    used = [e.text for e in participant.iterfind(".//d:userTransports/d:transport_id", ns)]
+    assert shm[0].findtext("d:transport_id", namespaces=ns) in used
+    assert participant.findtext(".//d:useBuiltinTransports", namespaces=ns) == "false"
+    assert any(
+        t.findtext("d:type", namespaces=ns) == "UDPv4" and t.findtext("d:transport_id", namespaces=ns) in used
+        for t in descriptors
+    ), "UDP must stay for discovery and other machines"

@@ -1,0 +1,52 @@
+"""Large frames from a camera process without the large-frame Fast DDS profile: the node says so once.
+
+640x480 rgb8 frames (900 KB) from a best-effort publisher on Fast DDS' defaults mostly never
+arrive (fragmented UDP). The detector must log one hint naming the fix, not stay silent.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from ros_probe import NodeProcess, Probe, other_domain, wait_until
+from sensor_msgs.msg import Image
+
+from face_expression.ros.transport_hint import PROFILE_ENV
+
+HINT = "shared-memory segment"
+
+
+@pytest.mark.skipif(bool(os.environ.get(PROFILE_ENV)), reason=f"{PROFILE_ENV} is set: frames arrive whole")
+def test_large_frames_arriving_badly_give_one_hint(tmp_path: Path, astronaut: np.ndarray) -> None:
+    domain = other_domain()
+    proc = NodeProcess("detector", {"image_qos": "sensor_data"}, tmp_path / "node.log", domain_id=domain)
+    probe = Probe("default_dds_camera", domain_id=domain)
+    try:
+        probe.node.destroy_publisher(probe.images)
+        probe.images = probe.node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        probe.wait_for_detector()
+        frame = cv2.resize(astronaut, (640, 480))
+        deadline = time.monotonic() + 30
+        i = 0
+        while HINT not in proc.output() and time.monotonic() < deadline:
+            probe.send(frame, (9000 + i, 0))
+            i += 1
+            time.sleep(1 / 30)
+        wait_until(lambda: HINT in proc.output(), 3, f"no hint after {i} frames at 30 Hz:\n{proc.output()}")
+        hint = next(line for line in proc.output().splitlines() if HINT in line)
+        assert "WARN" in hint and f"{PROFILE_ENV}=" in hint and "fastdds_large_frames.xml" in hint, hint
+        assert "640x480 rgb8" in hint or "no frame arrived" in hint, hint
+        for _ in range(60):  # keeps sending: still one hint
+            probe.send(frame, (9500, 0))
+            time.sleep(1 / 30)
+        time.sleep(1.5)
+        assert proc.output().count(HINT) == 1, proc.output()
+    finally:
+        probe.close()
+        assert proc.stop() == 0

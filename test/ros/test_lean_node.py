@@ -1,0 +1,65 @@
+"""The detector node on an ONNX export runs without torch and Ultralytics, and answers real frames.
+
+A robot that only runs exported models should not need torch installed, nor pay its ~500 MB and
+seconds of start-up. The node reports, once it answered its first frame, which of the two
+modules its process has loaded; here that line must say neither, and the answers must be right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+from ros_probe import NodeProcess, Probe, other_domain, wait_until
+
+from face_expression.core.geometry import iou
+from face_expression.cli.export import main as export_main
+from face_expression.ros.messages import msg_to_detections
+
+
+@pytest.fixture(scope="module")
+def onnx_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxslim")
+    out = tmp_path_factory.mktemp("lean_export")
+    args = [str(model_path), "--imgsz", "320", "--camera", "640x480", "--out", str(out), "--format", "onnx"]
+    assert export_main(args) == 0
+    return next(out.glob("*.onnx"))
+
+
+@pytest.fixture()
+def lean_node(onnx_model: Path, tmp_path: Path) -> Iterator[tuple[NodeProcess, Probe]]:
+    domain = other_domain()  # away from any other module's detector
+    proc = NodeProcess("detector", {"model": onnx_model}, tmp_path / "node.log", domain_id=domain)
+    probe = Probe("lean_probe", domain_id=domain)
+    try:
+        probe.wait_for_detector(timeout=30)
+    except AssertionError:
+        probe.close()
+        proc.stop()
+        pytest.fail(f"detector did not start:\n{proc.output()}")
+    yield proc, probe
+    probe.close()
+    assert proc.stop() == 0, proc.output()
+
+
+def test_onnx_node_answers_frames_without_torch_or_ultralytics(lean_node, photos) -> None:
+    proc, probe = lean_node
+    photo = photos["astronaut"]
+    image = cv2.resize(cv2.imread(str(photo.path)), (640, 480))
+    sx, sy = 640 / 512, 480 / 512  # the photo is 512x512
+    msg = probe.ask(image, (4242, 7))
+    found = msg_to_detections(msg)
+    for (x1, y1, x2, y2), _label in photo.faces:
+        face = (x1 * sx, y1 * sy, x2 * sx, y2 * sy)
+        assert any(iou(d, face) >= 0.5 for d in found), f"no box on face {face}: {found}"
+
+    wait_until(lambda: "first frame answered" in proc.output(), 10, "no first-frame line")
+    line = next(x for x in proc.output().splitlines() if "first frame answered" in x)
+    assert "(onnx)" in line, line
+    assert "modules loaded: neither torch nor ultralytics" in line, line
+    assert re.search(r"answered \d+\.\d+ s after start", line), line
+    assert "ultralytics is not installed" not in proc.output()
