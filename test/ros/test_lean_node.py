@@ -15,8 +15,8 @@ import cv2
 import pytest
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
-from face_expression.core.geometry import iou
 from face_expression.cli.export import main as export_main
+from face_expression.core.geometry import iou
 from face_expression.ros.messages import msg_to_detections
 
 
