@@ -30,6 +30,7 @@ setup(
     entry_points={
         "console_scripts": [
             "detector = face_expression.ros.detector_node:main",
+            "lifecycle_detector = face_expression.ros.lifecycle_node:main",
             "camera = face_expression.ros.camera_node:main",
             "recorder = face_expression.ros.recorder_node:main",
             "face-expression-demo = face_expression.cli.demo:main",

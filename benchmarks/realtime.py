@@ -292,48 +292,69 @@ def startup(args, col: Collector, work: Path, models: dict[str, Path]) -> list[d
     return rows
 
 
+def _sample(col: Collector, ps, t0: float, c0) -> dict:
+    """What the node did since ``t0``: answered FPS, latency percentiles and maximum, CPU, RSS."""
+    got = col.since(t0)
+    c1 = ps.cpu_times()
+    dt_s = time.monotonic() - t0
+    lat = [g[1] for g in got]
+    pct = speed.percentiles(lat)
+    return {
+        "fps": len(got) / dt_s,
+        "p50_ms": pct["p50"],
+        "p95_ms": pct["p95"],
+        "max_ms": max(lat) if lat else float("nan"),
+        "node_cpu_pct": (c1.user + c1.system - c0.user - c0.system) / dt_s * 100,
+        "rss_mb": ps.memory_info().rss / 2**20,
+        "load1": os.getloadavg()[0],
+    }
+
+
+def _minute(samples: list[dict], minute: int) -> dict:
+    """Per-minute figures from its 10 s samples (FPS and percentiles averaged, maximum kept)."""
+    keys = ("fps", "p50_ms", "p95_ms", "node_cpu_pct", "rss_mb", "load1")
+    out = {k: float(np.nanmean([s[k] for s in samples])) for k in keys}
+    out.update(minute=minute, max_ms=float(np.nanmax([s["max_ms"] for s in samples])))
+    return out
+
+
 def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: float) -> dict:
-    """Camera at ``rate`` (Hz or '2x' the node's measured rate) for ``minutes``; per-minute stats."""
+    """Camera at ``rate`` (Hz or '2x' the node's measured rate) for ``minutes``.
+
+    Sampled every ``args.sample_s`` seconds (RSS, p50/p95 and the oldest frame answered), summarised
+    per minute; first vs last minute is the goal's comparison.
+    """
     hz = float(rate) if not rate.endswith("x") else 0.0
+    node_fps = None
     if not hz:  # measure the node's own rate first: 20 s with the camera at 120 Hz
         probe = node_with_camera(model, args.imgsz, args.threads, work, col, 120.0, 20.0)
-        hz = float(rate[:-1]) * probe["fps"]
+        node_fps = probe["fps"]
+        hz = float(rate[:-1]) * node_fps
     import psutil
 
     cam = start_camera(work, (640, 480), hz, True, work / f"camera_soak_{rate}.log")
     det = start_detector(model, args.imgsz, args.threads, work / f"node_soak_{rate}.log")
-    minutes_stats = []
+    samples: list[dict] = []
     try:
         col.reset()
         if col.wait_first(60.0, det) is None:
             raise RuntimeError("node did not answer")
         ps = psutil.Process(det.pid)
         start = time.monotonic()
-        for m in range(int(minutes)):
-            t0 = time.monotonic()
-            c0 = ps.cpu_times()
-            time.sleep(max(0.0, start + 60.0 * (m + 1) - time.monotonic()))
-            got = col.since(t0)
-            c1 = ps.cpu_times()
-            dt_s = time.monotonic() - t0
-            lat = speed.percentiles([g[1] for g in got if g[0] < t0 + dt_s])
-            minutes_stats.append(
-                {
-                    "minute": m + 1,
-                    "fps": len(got) / dt_s,
-                    "p50_ms": lat["p50"],
-                    "p95_ms": lat["p95"],
-                    "node_cpu_pct": (c1.user + c1.system - c0.user - c0.system) / dt_s * 100,
-                    "rss_mb": ps.memory_info().rss / 2**20,
-                    "load1": os.getloadavg()[0],
-                }
-            )
-            print(f"  soak {rate} {minutes_stats[-1]}", flush=True)
+        for k in range(int(minutes * 60 / args.sample_s)):
+            t0, c0 = time.monotonic(), ps.cpu_times()
+            time.sleep(max(0.0, start + args.sample_s * (k + 1) - time.monotonic()))
+            samples.append({"t_s": round(time.monotonic() - start, 1), **_sample(col, ps, t0, c0)})
+            print(f"  soak {rate} {samples[-1]}", flush=True)
             with col.lock:
                 col.events = [e for e in col.events if e[0] >= time.monotonic() - 5]
     finally:
         stop(det)
         stop(cam)
+    per_minute = max(1, round(60 / args.sample_s))
+    minutes_stats = [
+        _minute(samples[i : i + per_minute], i // per_minute + 1) for i in range(0, len(samples), per_minute)
+    ]
     first, last = minutes_stats[0], minutes_stats[-1]
     return {
         "rate": rate,
@@ -341,9 +362,14 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
         "model": model.name,
         "imgsz": args.imgsz,
         "threads": args.threads,
+        "node_fps": node_fps,
+        "sample_s": args.sample_s,
+        "samples": samples,
         "minutes": minutes_stats,
         "fps_change_pct": (last["fps"] - first["fps"]) / first["fps"] * 100,
         "p50_change_pct": (last["p50_ms"] - first["p50_ms"]) / first["p50_ms"] * 100,
+        "rss_change_pct": (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"] * 100,
+        "oldest_ms": max(m["max_ms"] for m in minutes_stats),
     }
 
 
@@ -430,20 +456,32 @@ def _startup_table(sec: dict) -> list[str]:
 def _soak_table(sec: dict) -> list[str]:
     out = []
     for run in sec["runs"]:
+        period = f"{1000 / run['node_fps']:.0f} ms" if run.get("node_fps") else "-"
         out += [
             f"### {run['model']} imgsz {run['imgsz']}, camera at {run['hz']:.1f} Hz ({run['rate']}), "
             f"threads {run['threads'] or 'default'}",
             "",
             f"- answered rate first vs last minute: {run['fps_change_pct']:+.1f}%; p50 latency "
             f"{run['p50_change_pct']:+.1f}% (goal: within +-10%)",
+        ]
+        if "rss_change_pct" in run:
+            out += [
+                f"- RSS first vs last minute: {run['rss_change_pct']:+.1f}% (goal: within +-5%); oldest "
+                f"frame answered: {run['oldest_ms']:.0f} ms after its stamp (model period here: {period}; "
+                "a frame waits at most one period, then takes one to process)",
+                f"- sampled every {run.get('sample_s', 60):g} s; minutes average their samples, max = the "
+                "oldest frame answered in that minute",
+            ]
+        out += [
             "",
-            "| minute | answered FPS | p50 ms | p95 ms | node CPU % | RSS MB | load (1 min) |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| minute | answered FPS | p50 ms | p95 ms | max ms | node CPU % | RSS MB | load (1 min) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in run["minutes"]:
             out.append(
                 f"| {m['minute']} | {m['fps']:.1f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
-                f"{m['node_cpu_pct']:.0f} | {m['rss_mb']:.0f} | {m['load1']:.2f} |"
+                f"{m.get('max_ms', float('nan')):.0f} | {m['node_cpu_pct']:.0f} | {m['rss_mb']:.1f} | "
+                f"{m['load1']:.2f} |"
             )
         out.append("")
     return out
@@ -531,6 +569,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--soak-rates", nargs="+", default=["30", "2x"])
     p.add_argument("--soak-backend", default="pytorch", help="pytorch = the launch files' default model")
     p.add_argument("--threads", type=int, default=0, help="node threads for the soak (0 = the default)")
+    p.add_argument("--sample-s", type=float, default=10.0, help="soak sampling period (RSS, latency)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_realtime"

@@ -13,6 +13,9 @@ Arguments (``ros2 launch face_expression robot.launch.py --show-args``):
   use_sim_time  true on a robot or bag replay that publishes /clock
   log_level     debug, info, warn, error or fatal
   hri           true also publishes ROS4HRI faces (/humans/faces/...); '' keeps the params_file value
+  lifecycle     true starts the managed (lifecycle) detector instead of the plain one
+  autostart     with lifecycle:=true, configure and activate it at once (false: leave it unconfigured
+                for a lifecycle manager or `ros2 lifecycle set`)
   rviz          true opens RViz on <ns>/annotated_image (off by default: robots are often headless)
 
 webcam.launch.py includes this file for its detector, so both setups start the same node.
@@ -28,11 +31,13 @@ from launch.conditions import IfCondition
 from launch.events import Shutdown
 from launch.events.process import ProcessExited
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, LifecycleTransition, Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
 
 PACKAGE = "face_expression"
+NODE_NAME = "face_expression_detector"
 #: Devices the detector accepts (its own check, engine.detector.check_device, says the same).
 DEVICE = re.compile(r"cpu|cuda|cuda:\d+|\d+")
 
@@ -75,6 +80,45 @@ def _detector_exited(event: ProcessExited, context: LaunchContext) -> list[EmitE
     return [EmitEvent(event=Shutdown(reason="the detector exited"))]
 
 
+def _truthy(value: str) -> bool:
+    return value.lower() == "true"
+
+
+def _detector(context: LaunchContext, overrides: dict[str, object]) -> list:
+    """The plain detector, or the lifecycle one (driven to active when autostart is true)."""
+    common = {
+        "package": PACKAGE,
+        "name": NODE_NAME,
+        "namespace": LaunchConfiguration("namespace"),
+        "parameters": [LaunchConfiguration("params_file"), overrides],
+        "remappings": [("image", LaunchConfiguration("image_topic"))],
+        "arguments": ["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        "output": "screen",
+        "emulate_tty": True,
+        "on_exit": _detector_exited,
+    }
+    if not _truthy(LaunchConfiguration("lifecycle").perform(context)):
+        return [Node(executable="detector", **common)]
+    node = LifecycleNode(executable="lifecycle_detector", **common)
+    if not _truthy(LaunchConfiguration("autostart").perform(context)):
+        return [node]
+    parts = [
+        p
+        for ns in (
+            context.launch_configurations.get("ros_namespace", ""),
+            LaunchConfiguration("namespace").perform(context),
+        )
+        for p in ns.split("/")
+        if p
+    ]
+    full_name = "/" + "/".join([*parts, NODE_NAME])
+    start = LifecycleTransition(
+        lifecycle_node_names=[full_name],
+        transition_ids=[Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE],
+    )
+    return [node, start]
+
+
 def _detector_and_viewer(context: LaunchContext) -> list[Node]:
     """Build the nodes once the arguments are known.
 
@@ -101,18 +145,6 @@ def _detector_and_viewer(context: LaunchContext) -> list[Node]:
     if hri:
         overrides["hri"] = ParameterValue(hri, value_type=bool)
 
-    detector = Node(
-        package=PACKAGE,
-        executable="detector",
-        name="face_expression_detector",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), overrides],
-        remappings=[("image", LaunchConfiguration("image_topic"))],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-        output="screen",
-        emulate_tty=True,
-        on_exit=_detector_exited,
-    )
     # The RViz config shows /annotated_image; remap it to where this detector publishes it.
     annotated = _annotated_topic(
         LaunchConfiguration("namespace").perform(context),
@@ -128,7 +160,7 @@ def _detector_and_viewer(context: LaunchContext) -> list[Node]:
         condition=IfCondition(LaunchConfiguration("rviz")),
         output="screen",
     )
-    return [detector, viewer]
+    return [*_detector(context, overrides), viewer]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -179,6 +211,18 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 choices=["", "true", "false", "True", "False"],
                 description="ROS4HRI faces on /humans/faces (REP-155); '' = keep params_file's value.",
+            ),
+            DeclareLaunchArgument(
+                "lifecycle",
+                default_value="false",
+                choices=["true", "false", "True", "False"],
+                description="Start the managed (lifecycle) detector instead of the plain one.",
+            ),
+            DeclareLaunchArgument(
+                "autostart",
+                default_value="true",
+                choices=["true", "false", "True", "False"],
+                description="With lifecycle:=true: configure and activate it at once.",
             ),
             DeclareLaunchArgument(
                 "rviz",

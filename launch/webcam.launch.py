@@ -16,7 +16,8 @@ camera_driver:
            a file or folder; otherwise the camera ends with it)
   none     no camera: the detector reads image_topic, published by something else
 video_device, pixel_format, image_width, image_height, framerate (and loop) override the camera's
-params file; the detector arguments (params_file, model, device, hri, log_level, rviz) are those of
+params file; the detector arguments (params_file, model, device, hri, lifecycle, autostart, log_level,
+rviz) are those of
 robot.launch.py, which this file includes.
 """
 
@@ -119,6 +120,8 @@ def generate_launch_description() -> LaunchDescription:
             "model": LaunchConfiguration("model"),
             "device": LaunchConfiguration("device"),
             "hri": LaunchConfiguration("hri"),
+            "lifecycle": LaunchConfiguration("lifecycle"),
+            "autostart": LaunchConfiguration("autostart"),
             "log_level": LaunchConfiguration("log_level"),
             "use_sim_time": "false",
             "rviz": LaunchConfiguration("rviz"),
@@ -180,6 +183,18 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "hri", default_value="", description="ROS4HRI faces; '' = keep params_file's value."
+            ),
+            DeclareLaunchArgument(
+                "lifecycle",
+                default_value="false",
+                choices=["true", "false", "True", "False"],
+                description="Start the managed (lifecycle) detector instead of the plain one.",
+            ),
+            DeclareLaunchArgument(
+                "autostart",
+                default_value="true",
+                choices=["true", "false", "True", "False"],
+                description="With lifecycle:=true: configure and activate it at once.",
             ),
             DeclareLaunchArgument(
                 "log_level",

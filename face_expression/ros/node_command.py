@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 #: executable name (as `ros2 run face_expression NAME` knows it) -> module
 NODE_MODULES = {
     "detector": "face_expression.ros.detector_node",
+    "lifecycle_detector": "face_expression.ros.lifecycle_node",
     "camera": "face_expression.ros.camera_node",
     "recorder": "face_expression.ros.recorder_node",
 }
