@@ -115,13 +115,13 @@ class DiagnosticsWatch:
         wait_until(lambda: len(self.statuses) > after, timeout, "no /diagnostics status")
         return self.statuses[-1]
 
-    def wait_level(self, level: int, timeout: float, feed=None) -> DiagnosticStatus:
+    def wait_level(self, level: bytes, timeout: float, feed=None) -> DiagnosticStatus:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if feed is not None:
                 feed()
             status = self.next(len(self.statuses))
-            if status.level == bytes([level]):
+            if status.level == level:
                 return status
         raise AssertionError(f"level never became {level}; last: {self.statuses[-1] if self.statuses else None}")
 
@@ -147,7 +147,7 @@ def test_diagnostics_report_the_model_and_levels_follow_the_camera(watched, astr
     assert first.hardware_id == "none" and first.name == f"{NODE}: face detector"
     assert values["device"] == "cpu" and values["model"].endswith(".pt") and values["imgsz"] == "320"
     assert values["image topic"] == "/camera/image_raw"
-    assert first.level == bytes([DiagnosticStatus.WARN]) and "no frame" in first.message
+    assert first.level == DiagnosticStatus.WARN and "no frame" in first.message
 
     small = np.ascontiguousarray(astronaut[::2, ::2])
     clock = probe.node.get_clock()
