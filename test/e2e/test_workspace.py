@@ -319,6 +319,8 @@ def test_launch_arguments_as_ros2_launch_shows_them(workspace: Path) -> None:
         "use_sim_time",
         "log_level",
         "hri",
+        "lifecycle",
+        "autostart",
     ):
         assert f"'{name}':" in robot, robot
     rviz = re.search(r"'rviz':\n.*Valid choices are: .*\n\s+\(default: '(\w+)'\)", robot)
@@ -345,6 +347,19 @@ def test_webcam_launch_with_the_opencv_camera_finds_faces_and_ctrl_c_ends_it(
     echo = ok(run(workspace, ECHO, timeout=60))
     assert set(faces_in(echo)) <= {"neutral", "smile"} and faces_in(echo), echo
     assert "frame_id: camera" in echo
+    assert_clean_exit(launch, launched=2)
+
+
+def test_webcam_launch_with_the_lifecycle_detector_autostarts_it_to_active(
+    workspace: Path, background: list[Background], tmp_path: Path
+) -> None:
+    """lifecycle:=true: the managed node, configured and activated by the launch file itself."""
+    launch = start(background, workspace, f"{WEBCAM} lifecycle:=true", tmp_path / "launch.log")
+    launch.wait_for("listening on /camera/image_raw")
+    get_state = "ros2 service call /face_expression_detector/get_state lifecycle_msgs/srv/GetState"
+    state = ok(run(workspace, get_state))
+    assert "label='active'" in state, state
+    assert faces_in(ok(run(workspace, ECHO, timeout=60)))
     assert_clean_exit(launch, launched=2)
 
 
