@@ -123,7 +123,8 @@ class DiagnosticsWatch:
             status = self.next(len(self.statuses))
             if status.level == level:
                 return status
-        raise AssertionError(f"level never became {level}; last: {self.statuses[-1] if self.statuses else None}")
+        last = self.statuses[-1] if self.statuses else None
+        raise AssertionError(f"level never became {level}; last: {last}")
 
 
 @pytest.fixture(scope="module")
