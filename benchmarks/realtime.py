@@ -39,6 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # speed.py: frames, ex
 import cv2
 import numpy as np
 import speed
+import speed_inputs
+import speed_loops
+import speed_node
+import speed_report
 
 from face_expression.ros.node_command import node_command
 
@@ -49,7 +53,7 @@ SIZES = ((640, 480), (1280, 720), (1920, 1080))
 
 # -- processes ------------------------------------------------------------------------------
 def child_env(profile: bool) -> dict[str, str]:
-    env = speed.node_env()
+    env = speed_node.node_env()
     env.pop(PROFILE_ENV, None)
     if profile:
         env[PROFILE_ENV] = str(speed.DDS_PROFILE)
@@ -61,7 +65,7 @@ def frame_folder(work: Path, width: int, height: int) -> Path:
     folder = work / f"frames_{width}x{height}"
     if not any(folder.glob("*.bmp")):
         folder.mkdir(parents=True, exist_ok=True)
-        for i, frame in enumerate(speed.real_frames()):
+        for i, frame in enumerate(speed_inputs.real_frames()):
             cv2.imwrite(str(folder / f"{i:02d}.bmp"), cv2.resize(frame, (width, height)))
     return folder
 
@@ -78,7 +82,7 @@ def start_camera(work: Path, size: tuple[int, int], hz: float, profile: bool, lo
 def start_detector(
     model: Path, imgsz: int, threads: int, log: Path, profile: bool = True
 ) -> subprocess.Popen:
-    cmd = speed.detector_command(model, imgsz, threads)
+    cmd = speed_node.detector_command(speed_node.NodeSpec(model, imgsz, threads))
     cmd[cmd.index("warn")] = "info"  # keep the first-frame line
     return subprocess.Popen(
         cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
@@ -175,7 +179,7 @@ def transport(col: Collector, work: Path, seconds: float, hz: float) -> list[dic
                 finally:
                     stop(cam)
                     col.node.destroy_subscription(sub)
-                lat = speed.percentiles([g[1] for g in got])
+                lat = speed_loops.percentiles([g[1] for g in got])
                 rows.append(
                     {
                         "size": f"{size[0]}x{size[1]}",
@@ -198,7 +202,7 @@ def engine_fps(path: Path, imgsz: int, threads: int, frames: list[np.ndarray], s
     engine = ExpressionDetector(InferenceConfig(model=str(path), imgsz=imgsz, threads=threads))
     for f in frames[:3]:
         engine(f)
-    return speed.interleaved({"engine": engine}, frames, seconds)["engine"]
+    return speed_loops.interleaved({"engine": engine}, frames, seconds)["engine"]
 
 
 def node_with_camera(
@@ -224,7 +228,7 @@ def node_with_camera(
     finally:
         stop(det)
         stop(cam)
-    lat = speed.percentiles([g[1] for g in got])
+    lat = speed_loops.percentiles([g[1] for g in got])
     return {
         "fps": len(got) / seconds,
         "p50_ms": lat["p50"],
@@ -235,7 +239,7 @@ def node_with_camera(
 
 
 def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> list[dict]:
-    frames = speed.real_frames()
+    frames = speed_inputs.real_frames()
     rows = []
     counts = sorted({1, 2, os.cpu_count() or 1})
     for backend, path in models.items():
@@ -298,7 +302,7 @@ def _sample(col: Collector, ps, t0: float, c0) -> dict:
     c1 = ps.cpu_times()
     dt_s = time.monotonic() - t0
     lat = [g[1] for g in got]
-    pct = speed.percentiles(lat)
+    pct = speed_loops.percentiles(lat)
     return {
         "fps": len(got) / dt_s,
         "p50_ms": pct["p50"],
@@ -584,11 +588,11 @@ def main(argv: list[str] | None = None) -> int:
 
     model = default_model_path()
     models_needed = set(args.backends) | ({args.soak_backend} if "soak" in args.commands else set())
-    exports = speed.export_models(model, [args.imgsz], sorted(models_needed), args.work)
+    exports = speed_inputs.export_models(model, [args.imgsz], sorted(models_needed), args.work)
     models = {b: exports[b, args.imgsz] for b in args.backends}
     path = args.out / "realtime.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
-    report["machine"] = speed.machine_info()
+    report["machine"] = speed_report.machine_info()
     col = Collector()
     try:
         for command in args.commands:
@@ -596,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                 "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                 "command": "python benchmarks/realtime.py "
                 + " ".join(sys.argv[1:] if argv is None else argv),
-                "load_start": speed.load(),
+                "load_start": speed_report.load(),
             }
             print(f"[{command}] {section['load_start']}", flush=True)
             if command == "transport":
@@ -617,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
                 pairs = zip(args.soak_rates, minutes)
                 runs = [soak(args, col, args.work, soak_model, r, m) for r, m in pairs]
                 section.update(runs=runs)
-            section["load_end"] = speed.load()
+            section["load_end"] = speed_report.load()
             report[command] = section
             path.write_text(json.dumps(report, indent=1))
             (args.out / "realtime.md").write_text(markdown(report))
