@@ -21,10 +21,8 @@ import sys
 import threading
 import time
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
@@ -53,9 +51,9 @@ from face_expression.ros.startup import (
     create_node_or_exit_code,
     declare_parameters,
     default_topic,
-    finish_despite_second_interrupt,
     init_or_exit_code,
     process_age_s,
+    spin_until_shutdown,
 )
 from face_expression.ros.transport_hint import LargeFrameWatch
 
@@ -372,16 +370,9 @@ def run(factory: type[Node], args: list[str] | None = None) -> int:
     if isinstance(node, int):
         return node
     started = time.monotonic()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        finish_despite_second_interrupt()
-        print(node.closing_line(max(time.monotonic() - started, 1e-9)), file=sys.stderr, flush=True)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(
+        node, lambda: (node.closing_line(max(time.monotonic() - started, 1e-9)), sys.stderr)
+    )
 
 
 def main(args: list[str] | None = None) -> int:

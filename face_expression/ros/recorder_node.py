@@ -13,9 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
@@ -23,7 +21,7 @@ from vision_msgs.msg import Detection2DArray
 from face_expression.core.image_codec import FrameError
 from face_expression.ros import messages
 from face_expression.ros.qos import image_qos
-from face_expression.ros.startup import finish_despite_second_interrupt, init_or_exit_code
+from face_expression.ros.startup import init_or_exit_code, spin_until_shutdown
 
 NODE_NAME = "face_expression_recorder"
 
@@ -108,6 +106,15 @@ class RecorderNode(Node):
             return 0.0
         return (len(self.frames) - 1) / max(self._last - self._first, 1e-9)
 
+    def closing_line(self) -> str:
+        """Write the summary file; the line printed when the recorder stops."""
+        path = self.write_summary()
+        with_faces = sum(1 for r in self.frames if r["faces"])
+        return (
+            f"recorded {len(self.frames)} frames ({with_faces} with faces) at {self.fps():.1f} FPS; "
+            f"{self.images_written} annotated images in {self.out / 'frames'}; summary {path}"
+        )
+
     def write_summary(self) -> Path:
         faces = [f for r in self.frames for f in r["faces"]]
         labels: dict[str, int] = {}
@@ -136,23 +143,7 @@ def main(args: list[str] | None = None) -> int:
     if failed is not None:
         return failed
     node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        finish_despite_second_interrupt()
-        path = node.write_summary()
-        n = len(node.frames)
-        with_faces = sum(1 for r in node.frames if r["faces"])
-        print(
-            f"recorded {n} frames ({with_faces} with faces) at {node.fps():.1f} FPS; "
-            f"{node.images_written} annotated images in {node.out / 'frames'}; summary {path}",
-            flush=True,
-        )
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(node, lambda: (node.closing_line(), sys.stdout))
 
 
 if __name__ == "__main__":

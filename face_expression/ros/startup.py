@@ -16,6 +16,7 @@ import rclpy
 import yaml
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidHandle
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from face_expression.ros.rclpy_internals import parameter_overrides
@@ -129,6 +130,25 @@ def create_node_or_exit_code(
             raise
     rclpy.try_shutdown()
     return code
+
+
+def spin_until_shutdown(node: Node, closing: Callable[[], tuple[str, object]]) -> int:
+    """Spin until Ctrl-C/SIGTERM, then print ``closing()``'s line and destroy the node; exit code 0.
+
+    ``closing`` returns (line, stream): rosout is gone once the context shut down, so the last
+    word is printed. A second Ctrl-C during the clean-up is ignored (see below).
+    """
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        finish_despite_second_interrupt()
+        line, stream = closing()
+        print(line, file=stream, flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
 
 
 def finish_despite_second_interrupt() -> None:
