@@ -31,6 +31,7 @@ FOREIGN_EXECUTABLES = {("usb_cam", "usb_cam_node_exe"), ("rviz2", "rviz2")}
 #: Declared parameter types of every node a launch file may start (rviz2: only use_sim_time).
 NODE_PARAMETERS: dict[tuple[str, str], dict[str, type]] = {
     (PACKAGE, "detector"): {**declared_types(detector_node.PARAMETERS), "use_sim_time": bool},
+    (PACKAGE, "lifecycle_detector"): {**declared_types(detector_node.PARAMETERS), "use_sim_time": bool},
     (PACKAGE, "camera"): {**declared_types(camera_node.PARAMETERS), "use_sim_time": bool},
     ("usb_cam", "usb_cam_node_exe"): {**USB_CAM_PARAMETERS, "use_sim_time": bool},
     ("rviz2", "rviz2"): {"use_sim_time": bool},
@@ -56,11 +57,31 @@ def parse(path: Path) -> ast.Module:
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
     """Calls of ``name(...)`` (a plain name, as the launch files import what they use)."""
     found = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    return [n for n in found if n.func.id == name]
+    out = [n for n in found if n.func.id == name]
+    for call in out:
+        call.fe_tree = tree  # lets keyword() follow **name to the dict it names
+    return out
+
+
+def node_calls(tree: ast.AST) -> list[ast.Call]:
+    """Every Node(...) and LifecycleNode(...) a launch file builds."""
+    return calls(tree, "Node") + calls(tree, "LifecycleNode")
 
 
 def keyword(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
+    """A keyword argument, also one passed in ``**common`` where ``common = {...}`` in the file."""
+    explicit = next((k.value for k in call.keywords if k.arg == name), None)
+    tree = getattr(call, "fe_tree", None)
+    if explicit is not None or tree is None:
+        return explicit
+    for k in call.keywords:
+        if k.arg is None and isinstance(k.value, ast.Name):
+            shared = assigned(tree, k.value.id)
+            if isinstance(shared, ast.Dict):
+                for key, value in zip(shared.keys, shared.values):
+                    if isinstance(key, ast.Constant) and key.value == name:
+                        return value
+    return None
 
 
 def assigned(tree: ast.AST, name: str) -> ast.expr | None:
@@ -85,7 +106,7 @@ def literal(tree: ast.AST, expr: ast.expr | None) -> object:
 
 def node_executables(tree: ast.AST) -> list[tuple[str, str]]:
     """(package, executable) of every Node(...) call; both must be constants so they can be checked."""
-    nodes = calls(tree, "Node")
+    nodes = node_calls(tree)
     return [(literal(tree, keyword(c, "package")), literal(tree, keyword(c, "executable"))) for c in nodes]
 
 
@@ -186,7 +207,7 @@ def test_every_started_executable_exists(path: Path) -> None:
 def test_parameters_set_by_launch_are_declared_with_the_same_type(path: Path) -> None:
     """A launch-time override of an undeclared name or of the wrong type would stop the node."""
     tree = parse(path)
-    for call, started in zip(calls(tree, "Node"), node_executables(tree)):
+    for call, started in zip(node_calls(tree), node_executables(tree)):
         declared = NODE_PARAMETERS[started]
         for name, typ in parameter_types(tree, call).items():
             assert name in declared, f"{path.name}: {started[1]} does not declare {name}"

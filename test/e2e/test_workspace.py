@@ -45,6 +45,7 @@ README_COMMANDS = (BUILD, SOURCE, WEBCAM, ECHO)
 
 EXECUTABLES = {
     "detector",
+    "lifecycle_detector",
     "camera",
     "recorder",
     "face-expression-demo",
