@@ -59,7 +59,10 @@ def run_profile_action(path: Path) -> None:
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_sets_the_installed_large_frame_profile(path: Path, prefix: Path, monkeypatch) -> None:
-    monkeypatch.delenv(PROFILES_ENV, raising=False)
+    # setenv first, so that teardown removes what the launch action sets (delenv of an unset
+    # variable records nothing): the profile must not leak into later tests' processes.
+    monkeypatch.setenv(PROFILES_ENV, "unset by this test")
+    monkeypatch.delenv(PROFILES_ENV)
     run_profile_action(path)
     profile = Path(os.environ[PROFILES_ENV])
     assert profile == prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"

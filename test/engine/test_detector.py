@@ -237,12 +237,12 @@ def test_a_large_imgsz_never_enlarges_a_small_frame_unless_asked_and_gives_memor
     for _ in range(3):
         detector(astronaut)
     before = _rss_mb()
-    detector.update(dataclasses.replace(detector.cfg, imgsz=1600, upscale=True))
-    assert detector.input_geometry(512, 512).dst_w == 1600
+    detector.update(dataclasses.replace(detector.cfg, imgsz=2560, upscale=True))
+    assert detector.input_geometry(512, 512).dst_w == 2560
     detector(astronaut)
     peak = _rss_mb()
     detector.update(dataclasses.replace(detector.cfg, imgsz=0, upscale=False))
     detector(astronaut)
     after = _rss_mb()
-    assert peak - before > 50, f"the test is moot: {peak - before:.0f} MB at imgsz 1600"
-    assert after - before < 25, f"{after - before:.0f} MB kept after going back from imgsz 1600"
+    assert peak - before > 50, f"the test is moot: {peak - before:.0f} MB at imgsz 2560"
+    assert after - before < 25, f"{after - before:.0f} MB kept after going back from imgsz 2560"

@@ -22,11 +22,13 @@ from sensor_msgs.msg import Image
 from face_expression.ros.transport_hint import PROFILE_ENV
 
 HINT = "shared-memory segment"
+LARGE_FRAMES_DOMAIN_OFFSET = 60  # its own domain: a publisher left by another module would mute the hint
 
 
-@pytest.mark.skipif(bool(os.environ.get(PROFILE_ENV)), reason=f"{PROFILE_ENV} is set: frames arrive whole")
 def test_large_frames_arriving_badly_give_one_hint(tmp_path: Path, astronaut: np.ndarray) -> None:
-    domain = other_domain()
+    if os.environ.get(PROFILE_ENV):  # checked when the test runs: an earlier test may have set it
+        pytest.skip(f"{PROFILE_ENV} is set: frames arrive whole")
+    domain = other_domain(LARGE_FRAMES_DOMAIN_OFFSET)
     proc = NodeProcess("detector", {"image_qos": "sensor_data"}, tmp_path / "node.log", domain_id=domain)
     probe = Probe("default_dds_camera", domain_id=domain)
     try:
