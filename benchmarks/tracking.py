@@ -52,10 +52,10 @@ from face_sequences import (  # noqa: E402
     expression_change,
     five_faces,
     leave_return_enter,
+    match_identities,
 )
 
 from face_expression.core.detections import Detection  # noqa: E402
-from face_expression.core.geometry import iou  # noqa: E402
 from face_expression.core.tracking import FaceTracker, TrackerSettings  # noqa: E402
 from face_expression.engine import offline  # noqa: E402
 
@@ -163,16 +163,7 @@ def assign(frame: Frame, dets: list[Detection]) -> dict[str, Detection]:
     """Ground-truth identity -> its detection; for the clip (no boxes) the one best detection."""
     if not frame.faces:
         return {PERSON: max(dets, key=lambda d: d.score)} if dets else {}
-    pairs = sorted(
-        ((iou(d, g.box), g.identity, i) for g in frame.faces for i, d in enumerate(dets)), reverse=True
-    )
-    out: dict[str, Detection] = {}
-    used: set[int] = set()
-    for overlap, identity, i in pairs:
-        if overlap >= 0.3 and identity not in out and i not in used:
-            out[identity] = dets[i]
-            used.add(i)
-    return out
+    return match_identities(frame, dets)
 
 
 def score_run(frames: list[Frame], raw: list[list[Detection]], tracked: list[list[Detection]]) -> dict:

@@ -20,6 +20,8 @@ import numpy as np
 import skimage
 from face_photos import FACE_PHOTOS
 
+from face_expression.core.detections import Detection
+from face_expression.core.geometry import match_boxes
 from face_expression.core.resources import sample_stream_path
 
 WIDTH, HEIGHT = 640, 480
@@ -48,6 +50,13 @@ class Frame:
     image: np.ndarray
     t: float
     faces: tuple[GtFace, ...]
+
+
+def match_identities(frame: Frame, dets: list[Detection], iou_threshold: float = 0.3) -> dict[str, Detection]:
+    """Ground-truth identity -> its detection: the project's one-to-one matcher, IoU >= 0.3."""
+    boxes = [(d.x1, d.y1, d.x2, d.y2) for d in dets]
+    pairs = match_boxes([g.box for g in frame.faces], boxes, iou_threshold, [d.score for d in dets])
+    return {frame.faces[t].identity: dets[p] for t, p in pairs}
 
 
 @cache

@@ -26,12 +26,12 @@ from face_sequences import (
     crossing,
     expression_change,
     leave_return_enter,
+    match_identities,
 )
 from hri_listener import HriListener
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
 from face_expression.core.detections import Detection
-from face_expression.core.geometry import iou
 from face_expression.ros.messages import msg_to_detections
 
 KEEP_S = 1.0  # the default track_keep_s
@@ -89,24 +89,10 @@ def run(probe: Probe, frames: list[Frame], t0: float, frame_id: str) -> list[lis
     ]
 
 
-def match(frame: Frame, dets: list[Detection]) -> dict[str, Detection]:
-    """Ground-truth identity -> its detection (one to one, best overlap first, IoU >= 0.3)."""
-    pairs = sorted(
-        ((iou(d, g.box), g.identity, i) for g in frame.faces for i, d in enumerate(dets)), reverse=True
-    )
-    out: dict[str, Detection] = {}
-    used: set[int] = set()
-    for overlap, identity, i in pairs:
-        if overlap >= 0.3 and identity not in out and i not in used:
-            out[identity] = dets[i]
-            used.add(i)
-    return out
-
-
 def ids_per_identity(frames: list[Frame], answers: list[list[Detection]]) -> dict[str, set[str]]:
     seen: dict[str, set[str]] = {}
     for frame, dets in zip(frames, answers):
-        for identity, det in match(frame, dets).items():
+        for identity, det in match_identities(frame, dets).items():
             seen.setdefault(identity, set()).add(det.track_id)
     return seen
 
