@@ -76,8 +76,6 @@ class DetectorBehaviour:
             raise ValueError(f"image_qos={self._qos_name!r} is unknown; use one of {', '.join(QOS_CHOICES)}")
         self._throttle = KeyedThrottle(period_s=5.0)
         self.health = HealthMonitor()
-        self.frames_processed = 0
-        self.bad_frames = 0
         self._detector: HotSwapDetector | None = None
         self.frames: NewestMessageReader[Image] | None = None
         self._worker: threading.Thread | None = None
@@ -285,7 +283,6 @@ class DetectorBehaviour:
         try:
             image = messages.image_to_bgr(msg)
         except FrameError as exc:
-            self.bad_frames += 1
             self.health.frame_dropped(str(exc))
             if self._throttle.ready(str(exc)):
                 self.get_logger().error(f"frame dropped: {exc}")
@@ -298,7 +295,6 @@ class DetectorBehaviour:
         try:
             detections = self._detector(image)
         except Exception as exc:  # a frame must never kill the node
-            self.bad_frames += 1
             self.health.inference_failed(f"{type(exc).__name__}: {exc}")
             if self._throttle.ready(f"{type(exc).__name__}: {exc}"):
                 self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
@@ -307,9 +303,8 @@ class DetectorBehaviour:
         self._det_pub.publish(messages.detections_to_msg(detections, msg.header))
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
-        self.frames_processed += 1
         self.health.frame_processed(self._latency(msg.header))
-        if self.frames_processed == 1:
+        if self.health.totals["processed"] == 1:
             self._log_first_frame()
 
     def _log_first_frame(self: Node) -> None:
@@ -330,12 +325,14 @@ class DetectorBehaviour:
 
     def closing_line(self, elapsed: float) -> str:
         """The Ctrl-C summary (printed: rosout is gone once the context shut down)."""
+        totals = self.health.totals
         skipped = (
             self.frames.stats.skipped if self.frames is not None else self.health.totals["stale_skipped"]
         )
         return (
-            f"[{NODE_NAME}] processed {self.frames_processed} frames "
-            f"({self.frames_processed / elapsed:.1f}/s), skipped {skipped} stale, {self.bad_frames} bad"
+            f"[{NODE_NAME}] processed {totals['processed']} frames "
+            f"({totals['processed'] / elapsed:.1f}/s), skipped {skipped} stale, "
+            f"{totals['bad_dropped'] + totals['failed']} bad"
         )
 
     def _shut_down(self) -> None:
