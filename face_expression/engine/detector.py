@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import math
 import os
 from pathlib import Path
@@ -30,7 +31,8 @@ from face_expression.engine.model_card import check_card
 RUNTIMES = ("auto", "lean", "ultralytics")
 
 
-def _load_libc() -> ctypes.CDLL | None:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
     """glibc, for malloc_trim (absent on other C libraries: memory is then returned as they see fit)."""
     name = ctypes.util.find_library("c")
     try:
@@ -38,9 +40,6 @@ def _load_libc() -> ctypes.CDLL | None:
     except OSError:
         return None
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _load_libc()
 
 
 class ExpressionDetector:
@@ -185,8 +184,9 @@ class ExpressionDetector:
         the process stayed ~110 MB larger after going back to a small size without this.
         """
         self._buffer = self._rgb = self._input = None
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
+        libc = _libc()  # found on first use: find_library runs ldconfig, too slow for every import
+        if libc is not None:
+            libc.malloc_trim(0)
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""
