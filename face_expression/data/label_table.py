@@ -75,7 +75,7 @@ def write_rows(path: Path, rows: Sequence[FaceRow], teachers: Sequence[str]) -> 
                     r.id,
                     r.image,
                     r.face,
-                    *(_num(v, 1) for v in r.box),
+                    *(_num(v, 2) for v in r.box),
                     _num(r.face_score, 3),
                     r.group,
                     r.given,
