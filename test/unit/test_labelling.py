@@ -19,8 +19,8 @@ from face_expression.cli import label as cli
 from face_expression.core.geometry import iou
 from face_expression.core.resources import sample_stream_path
 from face_expression.data.label_table import read_rows
-from face_expression.data.labels import label_path, read_labels
-from face_expression.data.spec import check, load
+from face_expression.data.labels import format_labels, label_path, pixel_label, read_labels
+from face_expression.data.spec import check, load, write_roboflow_yaml
 
 CLIP = sample_stream_path()  # the bundled carphone clip: one person, neutral or talking
 
@@ -157,3 +157,34 @@ def test_propose_never_writes_into_its_inputs(proposed, capsys) -> None:
     inputs, _, before = proposed
     assert cli.main(["propose", str(inputs), "--teachers", "haar", "-o", str(inputs / "out"), "--quiet"]) == 2
     assert "overlaps the input" in capsys.readouterr().err and tree_hash(inputs) == before
+
+
+def test_propose_on_a_roboflow_export_uses_its_boxes_and_shows_its_classes(photos, tmp_path) -> None:
+    export = tmp_path / "export"
+    for split, name in (("train", "astronaut"), ("valid", "zidane")):
+        folder = export / split
+        (folder / "images").mkdir(parents=True)
+        (folder / "labels").mkdir()
+        image = cv2.imread(str(photos[name].path))
+        cv2.imwrite(str(folder / "images" / f"{name}_jpg.rf.0123abcd.jpg"), image)
+        h, w = image.shape[:2]
+        labels = [pixel_label(0 if e != "smile" else 1, box, w, h) for box, e in photos[name].faces]
+        (folder / "labels" / f"{name}_jpg.rf.0123abcd.txt").write_text(format_labels(labels))
+    write_roboflow_yaml(export, ["neutral", "smile"], ["train", "val"])
+    before = tree_hash(export)
+    out = tmp_path / "out"
+    assert cli.main(["propose", str(export), "--teachers", "haar", "-o", str(out), "--quiet"]) == 0
+    assert tree_hash(export) == before
+    rows = read_rows(out / "proposals.csv")
+    expected = [
+        (box, "smile" if e == "smile" else "neutral")
+        for n in ("astronaut", "zidane")
+        for box, e in photos[n].faces
+    ]
+    assert len(rows) == len(expected)
+    for row, (box, given) in zip(rows, expected):
+        assert row.given == given and iou(row.box, box) > 0.99 and row.face_score is None
+    assert {r.group for r in rows} == {
+        "astronaut_jpg",
+        "zidane_jpg",
+    }  # Roboflow copies of one photo: one group
