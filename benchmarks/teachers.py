@@ -260,7 +260,7 @@ def main() -> None:
     counts = {s: len(in_split(faces, s)) for s in ("train", "test")}
     report = {
         "date": date.today().isoformat(),
-        "command": "python benchmarks/teachers.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python benchmarks/teachers.py", *sys.argv[1:]]),
         "machine": machine(),
         "counts": ", ".join(f"{s} {n}" for s, n in counts.items()),
         "target": args.target,
