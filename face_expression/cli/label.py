@@ -36,6 +36,15 @@ def parse_weights(text: str) -> dict[str, float]:
     return weights
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one (not None, not a store_true False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def names_list(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
@@ -49,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2],
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="{teachers,propose,apply}")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Defaults
 
     t = sub.add_parser("teachers", help="list the teachers and fetch their weights", formatter_class=fmt)
     t.add_argument(
