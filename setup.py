@@ -22,6 +22,8 @@ setup(
         (f"share/{PACKAGE}/media", glob("media/*.mp4") + glob("media/*.md")),
     ],
     install_requires=["setuptools"],
+    # Teachers of face-expression-label only; the nodes never need them (requirements-teachers.txt).
+    extras_require={"teachers": ["ai-edge-litert==2.3.0"]},
     zip_safe=False,
     maintainer="face_expression developers",
     maintainer_email="face-expression@example.com",
@@ -37,6 +39,7 @@ setup(
             "face-expression-train = face_expression.cli.train:main",
             "face-expression-eval = face_expression.cli.evaluate:main",
             "face-expression-dataset = face_expression.cli.dataset:main",
+            "face-expression-label = face_expression.cli.label:main",
             "face-expression-export = face_expression.cli.export:main",
         ],
     },

@@ -1,7 +1,8 @@
 """Review sheets: labelled faces side by side on one PNG, to check labels by eye.
 
 One renderer (``contact_sheet``) for every sheet this repository makes: the data set's
-``review.png`` (``face-expression-dataset --review``) and the starter model's label sheets
+``review.png`` (``face-expression-dataset --review``), the teachers' proposals
+(``face-expression-label propose``) and the starter model's label sheets
 (``models/starter/build_dataset.py sheets``).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from face_expression.data.label_table import FaceRow, image_path
 from face_expression.data.labels import label_path, read_labels
 from face_expression.data.spec import SPLIT_FOLDERS, SPLIT_KEYS, DataSetError, image_files
 
@@ -108,3 +110,40 @@ def review_sheet(
     if not cv2.imwrite(str(out_png), np.vstack(blocks)):
         raise DataSetError(f"cannot write {out_png}")
     return out_png
+
+
+def proposal_sheets(
+    csv_path: Path, rows: Sequence[FaceRow], out_dir: Path, per_page: int = 100, tile: int = 112
+) -> list[Path]:
+    """Contact sheets of proposed labels: ``review_NNN.png`` (faces set aside as unsure) first, then
+    ``<label>_NNN.png`` per proposed label; each face boxed and captioned ``#id P(smile)``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_label: dict[str, list[FaceRow]] = defaultdict(list)
+    for row in rows:
+        by_label[row.proposal].append(row)
+    order = ["unsure", *sorted(k for k in by_label if k != "unsure")]
+    written = []
+    for label in order:
+        chosen = by_label.get(label, [])
+        name = "review" if label == "unsure" else label
+        what = "set aside for review by eye" if label == "unsure" else f"proposed {label}"
+        for page, start in enumerate(range(0, len(chosen), per_page), start=1):
+            part = chosen[start : start + per_page]
+            images: dict[str, np.ndarray | None] = {}
+            tiles = []
+            for row in part:
+                if row.image not in images:
+                    images[row.image] = cv2.imread(str(image_path(csv_path, row.image)), cv2.IMREAD_COLOR)
+                img = images[row.image]
+                if img is not None:
+                    p = "-" if row.p_smile is None else f"{row.p_smile:.2f}"
+                    tiles.append(FaceTile(img, row.box, f"#{row.id} {p}"))
+            title = (
+                f"{what}: faces {start + 1}-{start + len(part)} of {len(chosen)} (caption: CSV id, P(smile))"
+            )
+            path = out_dir / f"{name}_{page:03d}.png"
+            sheet = contact_sheet(tiles, cols=10, tile=tile, margin=1.4, title=title, mark_box=True)
+            if not cv2.imwrite(str(path), sheet):
+                raise DataSetError(f"cannot write {path}")
+            written.append(path)
+    return written

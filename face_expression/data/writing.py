@@ -47,8 +47,11 @@ def write_image(path: Path, image: np.ndarray) -> None:
         raise DataSetError(f"cannot write {path}; check the output folder's free space and permissions")
 
 
-def prepare_output(out: Path, force: bool, inputs: Sequence[Path]) -> Path:
-    """An empty output folder that is neither an input nor inside one (inputs stay untouched)."""
+def prepare_output(out: Path, force: bool, inputs: Sequence[Path], pending: bool = True) -> Path:
+    """An empty output folder that is neither an input nor inside one (inputs stay untouched).
+
+    ``pending``: with the ``.pending`` folder where builders gather images before the split.
+    """
     out = out.expanduser().resolve()
     for src in inputs:
         src = src.resolve()
@@ -63,7 +66,7 @@ def prepare_output(out: Path, force: bool, inputs: Sequence[Path]) -> Path:
                 f"output folder {out} is not empty; choose another or pass --force to replace it"
             )
         shutil.rmtree(out)
-    (out / ".pending").mkdir(parents=True, exist_ok=True)
+    (out / ".pending" if pending else out).mkdir(parents=True, exist_ok=True)
     return out
 
 

