@@ -256,7 +256,9 @@ class KerasGraph(nn.Module):
             if kind == "Add":
                 y = sum(args[1:], args[0])
             elif kind == "GlobalAveragePooling2D":
-                y = args[0].mean(dim=(2, 3))
+                y = F.adaptive_avg_pool2d(args[0], 1).flatten(
+                    1
+                )  # GlobalAveragePool + Flatten: any ONNX runtime
             elif name in self.mods:
                 y = self.mods[name](args[0])
             else:  # Activation
