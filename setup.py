@@ -17,7 +17,11 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (
             f"share/{PACKAGE}/models",
-            glob("models/*.pt") + glob("models/*.onnx") + glob("models/*.json") + glob("models/*.md"),
+            glob("models/*.pt")
+            + glob("models/*.onnx")
+            + glob("models/*.json")
+            + glob("models/*.md")
+            + glob("models/*_LICENSE.txt"),
         ),
         (f"share/{PACKAGE}/media", glob("media/*.mp4") + glob("media/*.md")),
     ],

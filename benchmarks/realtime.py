@@ -199,7 +199,9 @@ def engine_fps(path: Path, imgsz: int, threads: int, frames: list[np.ndarray], s
     from face_expression.engine.config import InferenceConfig
     from face_expression.engine.detector import ExpressionDetector
 
-    engine = ExpressionDetector(InferenceConfig(model=str(path), imgsz=imgsz, threads=threads))
+    engine = ExpressionDetector(
+        InferenceConfig(model=str(path), imgsz=imgsz, threads=threads, expression_classifier="")
+    )
     for f in frames[:3]:
         engine(f)
     return speed_loops.interleaved({"engine": engine}, frames, seconds)["engine"]

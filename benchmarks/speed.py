@@ -139,7 +139,12 @@ def time_loops(
     raw.setup(frames[0])
     engine = ExpressionDetector(
         InferenceConfig(
-            model=str(path), imgsz=imgsz, threads=args.threads, device=args.device, half=args.half
+            model=str(path),
+            imgsz=imgsz,
+            threads=args.threads,
+            device=args.device,
+            half=args.half,
+            expression_classifier="",  # the detector, as the raw loop; the second stage: accuracy.py
         )
     )
     for f in frames[:3]:

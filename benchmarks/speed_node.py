@@ -148,7 +148,8 @@ class NodeSpec:
 
 def detector_command(node: NodeSpec) -> list[str]:
     extra = [arg for param in node.extra for arg in ("-p", param)]
-    params = {"model": node.path, "imgsz": node.imgsz, "threads": node.threads}
+    # the detector alone, as the raw loop it is compared with; the second stage's cost: accuracy.py
+    params = {"model": node.path, "imgsz": node.imgsz, "threads": node.threads, "expression_classifier": ""}
     return node_command("detector", params, [*extra, "--log-level", "warn"])
 
 

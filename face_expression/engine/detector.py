@@ -5,6 +5,7 @@ Pre- and post-processing are ours (letterbox into a reused buffer, one NMS call,
 back to camera pixels) around a backend: exported models (.onnx, OpenVINO) on the CPU run on
 their own runtime without torch or Ultralytics (engine/lean_runtime.py, core/yolo_decode.py);
 .pt checkpoints, and exports on a GPU, run on Ultralytics' AutoBackend (engine/backends.py).
+An optional second stage (engine/expression_classifier.py) then re-labels each face's expression.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from face_expression.core.geometry import Letterbox, too_small
 from face_expression.core.yolo_decode import decode_detect_head
 from face_expression.engine import offline
 from face_expression.engine.backends import Backend
-from face_expression.engine.config import InferenceConfig, check_config, needs_reload, resolve_model_path
+from face_expression.engine.config import (
+    InferenceConfig,
+    check_config,
+    needs_reload,
+    resolve_classifier_path,
+    resolve_model_path,
+)
+from face_expression.engine.expression_classifier import ExpressionClassifier, refined_class_ids
 from face_expression.engine.lean_runtime import LeanBackend, exported_format
 from face_expression.engine.model_card import check_card
 
@@ -51,8 +59,14 @@ class ExpressionDetector:
         offline.prepare_environment()
         self.cfg = cfg
         self.path: Path = resolve_model_path(cfg.model)
+        # a bad classifier setting is refused before the model loads
+        classifier_path = resolve_classifier_path(cfg.expression_classifier, self.path)
         self._backend = self._open_backend(runtime)
         self.names: dict[int, str] = self._backend.names
+        self.classifier: ExpressionClassifier | None = (
+            ExpressionClassifier(classifier_path, self._threads()) if classifier_path else None
+        )
+        self._refined_ids = refined_class_ids(self.names) if self.classifier else None
         self._fixed_hw = self._backend.fixed_input_shape()
         self._letterbox: Letterbox | None = None
         self._buffer: np.ndarray | None = None
@@ -133,6 +147,21 @@ class ExpressionDetector:
             "enlarged past their own size (upscale:=true would)"
         )
 
+    @property
+    def refines_expressions(self) -> bool:
+        """True when the second stage re-labels this model's faces (configured, and classes neutral/smile)."""
+        return self._refined_ids is not None
+
+    def classifier_notice(self) -> str | None:
+        """A warning when a classifier is configured but cannot refine this model's classes (else None)."""
+        if self.classifier is None or self.refines_expressions:
+            return None
+        return (
+            f"expression_classifier {self.classifier.path} is not applied: it refines a detector whose "
+            f"classes are exactly neutral and smile, and {self.path.name} has {list(self.names.values())}; "
+            "labels stay the detector's. Set expression_classifier:='' to silence this."
+        )
+
     def _threads(self) -> int:
         return self.cfg.threads or os.cpu_count() or 1
 
@@ -146,6 +175,8 @@ class ExpressionDetector:
             torch.set_num_threads(threads)
         if threads != self._runtime_threads and self.format in ("onnx", "openvino"):
             self._backend.tune_cpu_runtime(threads)
+        if self.classifier is not None:
+            self.classifier.tune_cpu_runtime(threads)
         self._runtime_threads = threads
 
     def needs_reload(self, cfg: InferenceConfig) -> bool:
@@ -154,7 +185,9 @@ class ExpressionDetector:
     def update(self, cfg: InferenceConfig) -> None:
         """Apply settings that need no reload (thresholds, imgsz, max_det, threads)."""
         if self.needs_reload(cfg):
-            raise ValueError("model, device or half changed: build a new ExpressionDetector")
+            raise ValueError(
+                "model, device, half or expression_classifier changed: build a new ExpressionDetector"
+            )
         check_config(cfg)
         if (cfg.imgsz, cfg.upscale) != (self.cfg.imgsz, self.cfg.upscale):
             self._letterbox = None
@@ -211,7 +244,10 @@ class ExpressionDetector:
             )
         if det.shape[0] == 0:
             return []
-        return to_detections(lb.undo(det[:, :4]), det[:, 4], det[:, 5], self.names)
+        detections = to_detections(lb.undo(det[:, :4]), det[:, 4], det[:, 5], self.names)
+        if self._refined_ids is not None:
+            detections = self.classifier.refine(image_bgr, detections, self._refined_ids)
+        return detections
 
     def _ultralytics_detect(self, rgb: np.ndarray) -> np.ndarray:
         """Ultralytics' backend and NMS: an Nx6 array (x1, y1, x2, y2, score, class) in input pixels."""

@@ -269,6 +269,7 @@ def run(args: EvalOptions) -> dict:
         conf_threshold=args.conf,
         iou_threshold=args.iou,
         device=args.device,
+        expression_classifier="",  # the model as trained: the single stage face-expression-train makes
     )
     try:
         detector = ExpressionDetector(cfg)

@@ -26,6 +26,7 @@ class DemoOptions:
     model: str
     imgsz: int = 0
     conf: float = 0.25
+    expression_classifier: str = "auto"
     rate: float = 0.0
     output: Path = Path("demo_output")
     domain_id: int | None = None
@@ -46,7 +47,12 @@ def demo_environment(domain_id: int | None) -> dict[str, str]:
 
 def start_nodes(opts: DemoOptions, env: dict[str, str]) -> dict[str, subprocess.Popen]:
     """Recorder first, camera last (it waits for a subscriber before its first frame)."""
-    detector_params = {"model": opts.model, "imgsz": opts.imgsz, "conf_threshold": opts.conf}
+    detector_params = {
+        "model": opts.model,
+        "imgsz": opts.imgsz,
+        "conf_threshold": opts.conf,
+        "expression_classifier": opts.expression_classifier,
+    }
     camera_params = {
         "source": opts.source,
         "rate": opts.rate,
@@ -117,7 +123,8 @@ def run_demo(opts: DemoOptions) -> int:
     for stale in frames.glob("*.jpg") if frames.is_dir() else []:
         stale.unlink()  # our own output from an earlier demo run, never user data
     print(
-        f"demo: {opts.source} -> model {opts.model} (imgsz {opts.imgsz}) -> {out}/ "
+        f"demo: {opts.source} -> model {opts.model} (imgsz {opts.imgsz}, expression classifier "
+        f"{opts.expression_classifier or 'off'}) -> {out}/ "
         f"[ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}]",
         flush=True,
     )

