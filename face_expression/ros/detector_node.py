@@ -113,9 +113,12 @@ class DetectorBehaviour:
 
     def _activate(self: Node) -> None:
         """Subscribe the camera and start the worker."""
-        self._sub_mode = "sensor_data" if self._qos_name == "auto" else self._qos_name
+        if self._qos_name == "auto":  # publishers discovered while the model loaded count at once
+            self._sub_mode, qos = auto_image_qos(self, self._topic)
+        else:
+            self._sub_mode, qos = self._qos_name, image_qos(self._qos_name)
         self.frames = newest_message_reader(
-            self, Image, self._topic, image_qos(self._sub_mode), self.get_parameter("frame_reader").value
+            self, Image, self._topic, qos, self.get_parameter("frame_reader").value
         )
         self._skipped_seen = 0
         self._qos_timer = self.create_timer(1.0, self._match_publishers) if self._qos_name == "auto" else None
@@ -128,7 +131,7 @@ class DetectorBehaviour:
         self._worker.start()
         detector = self._detector.detector
         self.get_logger().info(
-            f"listening on {self._topic} ({self._qos_name}, {self.frames.kind} reader); "
+            f"listening on {self._topic} ({self._qos_name}: {self._sub_mode}, {self.frames.kind} reader); "
             f"model {detector.path} "
             f"({detector.format}, classes {list(detector.names.values())}) on "
             f"{detector.cfg.device}, imgsz {detector.imgsz}; expression classifier "

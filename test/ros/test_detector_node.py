@@ -78,7 +78,8 @@ def test_auto_qos_follows_a_reliable_publisher(probe: Probe, detector: NodeProce
         return [i.qos_profile.reliability for i in infos if i.node_name == NODE]
 
     wait_until(lambda: detector_reliability() == [ReliabilityPolicy.RELIABLE], 10, "not reliable")
-    assert "image_qos auto: subscribing reliable" in detector.output()
+    out = detector.output()  # reliable from the start when the probe was seen while the model loaded
+    assert "image_qos auto: subscribing reliable" in out or "(auto: reliable, " in out, out
 
 
 def test_no_face_gives_an_empty_array(probe: Probe) -> None:

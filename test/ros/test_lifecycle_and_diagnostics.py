@@ -71,6 +71,8 @@ def test_transitions_load_subscribe_release_and_free(managed, astronaut: np.ndar
     assert _transition(probe, Transition.TRANSITION_ACTIVATE)
     assert _state(probe) == State.PRIMARY_STATE_ACTIVE
     wait_until(lambda: _subscribed(probe), 10, "active: the camera subscription must exist")
+    # image_qos auto: the probe's reliable publisher, known since configure, sets the first subscription
+    assert "listening on /camera/image_raw (auto: reliable, " in proc.output(), proc.output()
     assert probe.ask(astronaut, (100, 1)).detections, "active: frames are answered"
 
     assert _transition(probe, Transition.TRANSITION_DEACTIVATE)
