@@ -33,7 +33,7 @@ from face_expression.engine.config import (
 )
 from face_expression.engine.expression_classifier import ExpressionClassifier, refined_class_ids
 from face_expression.engine.lean_runtime import LeanBackend, exported_format
-from face_expression.engine.model_card import check_card
+from face_expression.engine.model_card import card_imgsz, check_card
 
 #: Which backend runs a model: auto = lean for exports on the CPU, else Ultralytics.
 RUNTIMES = ("auto", "lean", "ultralytics")
@@ -68,6 +68,7 @@ class ExpressionDetector:
         )
         self._refined_ids = refined_class_ids(self.names) if self.classifier else None
         self._fixed_hw = self._backend.fixed_input_shape()
+        self._card_imgsz = card_imgsz(self.path)
         self._letterbox: Letterbox | None = None
         self._buffer: np.ndarray | None = None
         self._rgb: np.ndarray | None = None
@@ -102,15 +103,15 @@ class ExpressionDetector:
 
     @property
     def imgsz(self) -> int:
-        """The inference size in use: the configured one, else the model's training size, else 640."""
+        """The inference size in use: the configured one, else the model's own (``native_imgsz``)."""
         return self.cfg.imgsz or self.native_imgsz
 
     @property
     def native_imgsz(self) -> int:
-        """The size the model was made for: an export's shape, else its training size, else 640."""
+        """The size the model was made for: an export's shape, else its card's, its training size, 640."""
         if self._fixed_hw is not None:
             return max(self._fixed_hw)
-        return self._backend.trained_imgsz() or 640
+        return self._card_imgsz or self._backend.trained_imgsz() or 640
 
     def frame_imgsz(self, width: int, height: int) -> int:
         """The inference size for one frame: ``imgsz``, but without enlarging the frame for nothing.

@@ -59,3 +59,22 @@ def check_card(model: Path) -> str | None:
             "file, write its SHA-256 into the card (sha256sum) or remove the card."
         )
     return found
+
+
+#: Key of the inference size a card recommends (a multiple of 32), where it differs from training.
+IMGSZ_KEY = "imgsz"
+
+
+def card_imgsz(model: Path) -> int | None:
+    """The inference size the model's card recommends, if it names a valid one.
+
+    A model can be trained at one size and meant to run at another: the starter model is trained
+    at 416 for its small faces, and runs at the size that keeps it within its CPU budget. No card,
+    no key, or a value that is not a multiple of 32: None (the training size applies).
+    """
+    try:
+        data = json.loads(card_path(model).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    imgsz = data.get(IMGSZ_KEY) if isinstance(data, dict) else None
+    return imgsz if isinstance(imgsz, int) and imgsz >= 32 and imgsz % 32 == 0 else None

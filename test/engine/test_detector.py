@@ -232,8 +232,9 @@ def test_a_large_imgsz_never_enlarges_a_small_frame_unless_asked_and_gives_memor
 
     detector = ExpressionDetector(InferenceConfig(model=str(model_path), imgsz=4096))
     assert detector.input_geometry(512, 512).dst_w == 512  # not 4096
-    assert detector.input_geometry(200, 100).dst_w == 320  # the model's native size is kept
-    assert "about 164x the work" in (detector.imgsz_notice() or "")
+    native = detector.native_imgsz
+    assert detector.input_geometry(200, 100).dst_w == native  # the model's native size is kept
+    assert f"about {(4096 / native) ** 2:.0f}x the work" in (detector.imgsz_notice() or "")
     for _ in range(3):
         detector(astronaut)
     before = _rss_mb()
@@ -246,3 +247,19 @@ def test_a_large_imgsz_never_enlarges_a_small_frame_unless_asked_and_gives_memor
     after = _rss_mb()
     assert peak - before > 50, f"the test is moot: {peak - before:.0f} MB at imgsz 2560"
     assert after - before < 25, f"{after - before:.0f} MB kept after going back from imgsz 2560"
+
+
+def test_a_card_imgsz_sets_the_default_inference_size(tmp_path: Path, model_path: Path) -> None:
+    """imgsz 0 runs a model at the size its card recommends; a bad value falls back to training's."""
+    import json
+
+    model = tmp_path / "m.pt"
+    shutil.copy(model_path, model)
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    trained = card["training_args"]["imgsz"]
+    for value, expected in ((trained + 64, trained + 64), (trained + 5, trained), ("big", trained)):
+        model.with_suffix(".json").write_text(json.dumps({**card, "imgsz": value}))
+        engine = ExpressionDetector(InferenceConfig(model=str(model)))
+        assert engine.imgsz == engine.native_imgsz == expected, value
+    configured = ExpressionDetector(InferenceConfig(model=str(model), imgsz=trained + 32))
+    assert configured.imgsz == trained + 32
