@@ -57,3 +57,14 @@ def test_a_resent_frame_changes_nothing() -> None:
     f = ExpressionFilter(0.3)
     a = f.update(*SMILE, 0.9, 1.0)
     assert f.update(*NEUTRAL, 0.9, 1.0) == a
+
+
+def test_flicker_between_unequally_confident_classes_still_gives_one_class() -> None:
+    """The faces of a flicker scored 0.95 and 0.55 (a second stage keeps the face's confidence)."""
+    f = ExpressionFilter(0.3)
+    fps = 15.0
+    out = [
+        f.update(*(SMILE if i % 2 else NEUTRAL), 0.95 if i % 2 else 0.55, i / fps).class_name
+        for i in range(int(3 * fps))
+    ]
+    assert set(out) == {"neutral"}, out
