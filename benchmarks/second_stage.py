@@ -67,12 +67,34 @@ def classifier_ms_per_face(detector, frame: np.ndarray, batch: int, repeats: int
     return round(1000 * (time.perf_counter() - t0) / repeats / batch, 3)
 
 
-def export_onnx(model: Path, out: Path) -> Path:
+def export_onnx(model: Path, imgsz: int, out: Path) -> Path:
     from face_expression.cli.export import main as export_main
 
-    if export_main([str(model), "--imgsz", "320", "--out", str(out), "--format", "onnx"]) != 0:
+    out.mkdir(parents=True, exist_ok=True)
+    if export_main([str(model), "--imgsz", str(imgsz), "--out", str(out), "--format", "onnx"]) != 0:
         raise RuntimeError("face-expression-export failed")
     return next(out.glob("*.onnx"))
+
+
+def _detectors(args: argparse.Namespace, model: Path, baseline: Path | None) -> dict:
+    """The configurations interleaved on each frame: baseline (optional), alone, two-stage."""
+    from face_expression.engine.config import InferenceConfig
+    from face_expression.engine.detector import ExpressionDetector
+
+    def make(path: Path, imgsz: int, classifier: str) -> ExpressionDetector:
+        return ExpressionDetector(
+            InferenceConfig(
+                model=str(path), imgsz=imgsz, threads=args.threads, expression_classifier=classifier
+            )
+        )
+
+    detectors = {}
+    if baseline is not None:
+        detectors["baseline alone"] = make(baseline, args.baseline_imgsz, "")
+    detectors["detector alone"] = make(model, args.imgsz, "")
+    detectors["detector + classifier"] = make(model, args.imgsz, args.classifier)
+    assert detectors["detector + classifier"].refines_expressions
+    return detectors
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -81,33 +103,23 @@ def run(args: argparse.Namespace) -> dict:
     from face_expression.engine.config import InferenceConfig
     from face_expression.engine.detector import ExpressionDetector
 
+    args.imgsz = args.imgsz or ExpressionDetector(InferenceConfig(model=str(args.model))).imgsz
     items = json.loads(args.manifest.read_text())
     frames = [cv2.imread(str(args.manifest.parent / it["image"])) for it in items]
     crowd_item = max(items, key=lambda it: len(it["faces"]))
     crowd = cv2.imread(str(args.manifest.parent / crowd_item["image"]))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        base = args.baseline
         models = {
-            "pt (Ultralytics backend)": args.model,
-            "onnx (lean runtime)": export_onnx(args.model, Path(tmp)),
+            "pt (Ultralytics backend)": (args.model, base),
+            "onnx (lean runtime)": (
+                export_onnx(args.model, args.imgsz, Path(tmp) / "model"),
+                base and export_onnx(base, args.baseline_imgsz, Path(tmp) / "baseline"),
+            ),
         }
-        for label, model in models.items():
-            detectors = {
-                "detector alone": ExpressionDetector(
-                    InferenceConfig(
-                        model=str(model), imgsz=320, threads=args.threads, expression_classifier=""
-                    )
-                ),
-                "detector + classifier": ExpressionDetector(
-                    InferenceConfig(
-                        model=str(model),
-                        imgsz=320,
-                        threads=args.threads,
-                        expression_classifier=args.classifier,
-                    )
-                ),
-            }
-            assert detectors["detector + classifier"].refines_expressions
+        for label, (model, baseline) in models.items():
+            detectors = _detectors(args, model, baseline)
             for det in detectors.values():
                 det(frames[0])  # warm-up
             for frames_name, these, passes in (
@@ -126,6 +138,12 @@ def run(args: argparse.Namespace) -> dict:
                         "wall_ratio": round(both["wall_ms"] / alone["wall_ms"], 3),
                     }
                 )
+                if "baseline alone" in cost:
+                    rows[-1].update(
+                        cpu_ms_baseline=cost["baseline alone"]["cpu_ms"],
+                        cpu_vs_baseline=round(both["cpu_ms"] / cost["baseline alone"]["cpu_ms"], 3),
+                        detector_vs_baseline=round(alone["cpu_ms"] / cost["baseline alone"]["cpu_ms"], 3),
+                    )
                 print(rows[-1], file=sys.stderr)
         per_face = {
             str(b): classifier_ms_per_face(detectors["detector + classifier"], crowd, b) for b in (1, 4, 16)
@@ -143,16 +161,19 @@ def markdown(report: dict) -> str:
         f"- Load: {c['load_start']} at start, {c['load_end']} at the end. Shared cores: both columns of a "
         "row ran interleaved frame by frame, so their ratio is fairer than their absolute values.",
         f"- Classifier: {c['classifier']}; frames from `{c['manifest']}`",
+        f"- Detector: `{c['model']}` at imgsz {c['imgsz']}; baseline: {c['baseline']} (the speed goal's "
+        "reference: CPU time per frame at most 1.3x the baseline), interleaved with the others",
         "",
         "| model | frames | faces / frame | CPU ms alone | CPU ms two-stage | CPU ratio | wall ms alone "
-        "| wall ms two-stage | wall ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| wall ms two-stage | wall ratio | CPU ms baseline | detector / baseline | two-stage / baseline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['model']} | {r['frames']} | {r['faces_per_frame_two_stage']} | {r['cpu_ms_alone']} | "
             f"{r['cpu_ms_two_stage']} | {r['cpu_ratio']}x | {r['wall_ms_alone']} | "
-            f"{r['wall_ms_two_stage']} | {r['wall_ratio']}x |"
+            f"{r['wall_ms_two_stage']} | {r['wall_ratio']}x | {r.get('cpu_ms_baseline', '-')} | "
+            f"{r.get('detector_vs_baseline', '-')}x | {r.get('cpu_vs_baseline', '-')}x |"
         )
     per_face = ", ".join(f"{v} ms at batch {k}" for k, v in report["classifier_ms_per_face_by_batch"].items())
     lines += ["", f"Classifier alone (crop + ONNX Runtime), per face: {per_face}.", ""]
@@ -168,6 +189,9 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, default=Path("/work/data/starter/yolo/test_manifest.json"))
     ap.add_argument("--model", type=Path, default=None, help="detector .pt (default: the bundled one)")
     ap.add_argument("--classifier", default="bundled", help="expression_classifier of the two-stage rows")
+    ap.add_argument("--imgsz", type=int, default=0, help="detector's inference size (0: the model's own)")
+    ap.add_argument("--baseline", type=Path, default=None, help="a reference detector .pt timed alongside")
+    ap.add_argument("--baseline-imgsz", type=int, default=320)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--passes", type=int, default=4, help="passes over the test images")
     ap.add_argument("--out", type=Path, default=None, help="JSON here, markdown beside it")
@@ -195,6 +219,9 @@ def main() -> None:
         threads=args.threads,
         classifier=args.classifier,
         manifest=str(args.manifest),
+        model=args.model.name,
+        imgsz=args.imgsz,
+        baseline=f"`{args.baseline.name}` at imgsz {args.baseline_imgsz}" if args.baseline else "none",
     )
     report["context"] = context
     print(markdown(report))

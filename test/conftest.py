@@ -33,6 +33,13 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_imgsz(model_path: Path) -> int:
+    """The bundled model's own inference size (what imgsz 0 means): its card's, else its training size."""
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    return int(card.get("imgsz") or card["training_args"]["imgsz"])
+
+
+@pytest.fixture(scope="session")
 def model_names(model_path: Path) -> dict[int, str]:
     """Class map of the bundled model, from the metadata written beside it by face-expression-train."""
     names = json.loads(model_path.with_suffix(".json").read_text())["class_names"]

@@ -33,8 +33,8 @@ PARAMETERS: ParameterTable = {
     ),
     "imgsz": (
         0,
-        "Inference size (long side, multiple of 32); 0 = the size the model was trained at. "
-        "Smaller is faster.",
+        "Inference size (long side, multiple of 32); 0 = the model's own: the size its card names, else "
+        "the size it was trained at (352 for the bundled model). Smaller is faster.",
         {"integer_range": [IntegerRange(from_value=0, to_value=4096, step=32)]},
     ),
     "conf_threshold": (0.25, "Minimum confidence of a reported face.", {"floating_point_range": [_UNIT]}),
@@ -58,7 +58,7 @@ PARAMETERS: ParameterTable = {
     "upscale": (
         False,
         "Enlarge frames smaller than imgsz up to imgsz. false: a smaller frame is inferred at its own size "
-        "(rounded up to 32) or the model's training size, whichever is larger.",
+        "(rounded up to 32) or the model's own size, whichever is larger.",
         {},
     ),
     "allow_unsafe_model_load": (

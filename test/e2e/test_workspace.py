@@ -53,6 +53,7 @@ EXECUTABLES = {
     "face-expression-eval",
     "face-expression-dataset",
     "face-expression-export",
+    "face-expression-label",
 }
 OFFLINE_TOOLS = ("face-expression-train", "face-expression-eval", "face-expression-dataset")
 OFFLINE_TOOLS += ("face-expression-export",)

@@ -220,7 +220,7 @@ def test_refused_parameter(probe: Probe, good: np.ndarray, case: str) -> None:
 
 
 def test_huge_imgsz_is_accepted_with_its_cost_and_does_not_upscale(
-    probe: Probe, detector: NodeProcess, good: np.ndarray
+    probe: Probe, detector: NodeProcess, good: np.ndarray, model_imgsz: int
 ) -> None:
     """imgsz 4096 on a 320x320 frame: inferred at the frame's size, not enlarged 12.8x (seconds per frame)."""
     frame = cv2.resize(good, (512, 512))
@@ -231,7 +231,9 @@ def test_huge_imgsz_is_accepted_with_its_cost_and_does_not_upscale(
     assert probe.set_parameter(NODE, "imgsz", 4096) == (True, "")
     try:
         assert "WARN" in logged(
-            detector, "imgsz 4096 is above the model's native 320 px", "about 164x the work"
+            detector,
+            f"imgsz 4096 is above the model's native {model_imgsz} px",
+            f"about {(4096 / model_imgsz) ** 2:.0f}x the work",
         )
         t0 = time.monotonic()
         msg = probe.ask(frame, stamp())
