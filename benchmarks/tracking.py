@@ -353,6 +353,8 @@ def main() -> int:
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
         "bytetrack": skipped or "measured",
+        "detector": f"{detector.path.name} at imgsz {detector.imgsz}"
+        + (", with the second-stage classifier" if detector.refines_expressions else ""),
         "rows": rows,
         "cost": cost,
         "goals": goals(rows, cost),
@@ -414,11 +416,12 @@ def markdown(report: dict) -> str:
         "",
         "## Per sequence",
         "",
-        "Same detections for both trackers (the bundled model, imgsz 320). Switches: a face's id changed "
-        "between two frames it was detected in; shared: two faces had the same id (e.g. a face back after "
-        "the keep time that got its old id). Flips: the published class of a face changed; raw: each "
-        "frame's own class. Delay: from the real change (expression change, at 3 s) to the first "
-        "published smile. ByteTrack publishes each frame's class.",
+        f"Same detections for both trackers ({report.get('detector', 'the bundled model')}). "
+        "Switches: a face's id changed between two frames it was detected in; shared: two faces had "
+        "the same id (e.g. a face back after the keep time that got its old id). Flips: the published "
+        "class of a face changed; raw: each frame's own class. Delay: from the real change "
+        "(expression change, at 3 s) to the first published smile. ByteTrack publishes each "
+        "frame's class.",
         "",
         "| sequence | FPS | tracker | face-frames | id switches | shared ids | flips (raw) | delay (raw) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

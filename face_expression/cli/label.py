@@ -10,6 +10,7 @@ Three steps::
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def parse_weights(text: str) -> dict[str, float]:
             weight = float(value)
         except ValueError:
             weight = -1.0
-        if not sep or not name.strip() or not weight >= 0:
+        if not sep or not name.strip() or not weight >= 0 or not math.isfinite(weight):
             raise argparse.ArgumentTypeError(
                 f"weight '{part}' must be TEACHER=NUMBER (>= 0), e.g. fer=2,haar=1"
             )

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +139,9 @@ def read_rows(path: Path, teachers: Iterable[str] = ()) -> list[FaceRow]:
             bad.append(f"line {line}: {', '.join(str(r.get(k)) for k in REQUIRED)}")
             continue
         x1, y1, x2, y2 = row.box
-        if not row.image or x2 <= x1 or y2 <= y1:
+        if not all(math.isfinite(v) for v in row.box):
+            bad.append(f"line {line} (id {row.id}): the box must be finite numbers, not nan or inf")
+        elif not row.image or x2 <= x1 or y2 <= y1:
             bad.append(f"line {line} (id {row.id}): no image or an empty box")
         elif row.id in seen:
             bad.append(f"line {line}: id {row.id} appears twice")

@@ -61,11 +61,12 @@ class ExpressionDetector:
         self.path: Path = resolve_model_path(cfg.model)
         # a bad classifier setting is refused before the model loads
         classifier_path = resolve_classifier_path(cfg.expression_classifier, self.path)
-        self._backend = self._open_backend(runtime)
-        self.names: dict[int, str] = self._backend.names
+        # the small classifier first: a bad file is refused before the detector takes its memory
         self.classifier: ExpressionClassifier | None = (
             ExpressionClassifier(classifier_path, self._threads()) if classifier_path else None
         )
+        self._backend = self._open_backend(runtime)
+        self.names: dict[int, str] = self._backend.names
         self._refined_ids = refined_class_ids(self.names) if self.classifier else None
         self._fixed_hw = self._backend.fixed_input_shape()
         self._card_imgsz = card_imgsz(self.path)
@@ -167,17 +168,17 @@ class ExpressionDetector:
         return self.cfg.threads or os.cpu_count() or 1
 
     def _set_threads(self) -> None:
+        threads = self._threads()
+        if self.classifier is not None:  # always on the CPU, also beside a CUDA detector
+            self.classifier.tune_cpu_runtime(threads)
         if self.cfg.device != "cpu":
             return
-        threads = self._threads()
         if self.uses_ultralytics:
             import torch
 
             torch.set_num_threads(threads)
         if threads != self._runtime_threads and self.format in ("onnx", "openvino"):
             self._backend.tune_cpu_runtime(threads)
-        if self.classifier is not None:
-            self.classifier.tune_cpu_runtime(threads)
         self._runtime_threads = threads
 
     def needs_reload(self, cfg: InferenceConfig) -> bool:

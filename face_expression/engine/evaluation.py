@@ -265,7 +265,7 @@ def run(args: EvalOptions) -> dict:
         )
     cfg = InferenceConfig(
         model=str(model),
-        imgsz=args.imgsz or 0,  # 0: the model's training size, the engine's own rule
+        imgsz=args.imgsz or 0,  # 0: the card's imgsz, else the training size (the engine's rule)
         conf_threshold=args.conf,
         iou_threshold=args.iou,
         device=args.device,

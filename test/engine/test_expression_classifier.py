@@ -151,9 +151,12 @@ def test_bad_classifiers_are_refused_with_the_problem_and_the_fix(tmp_path: Path
 
 
 def test_own_two_class_classifier_is_applied(tmp_path: Path, models, astronaut: np.ndarray) -> None:
-    """A user's neutral/smile classifier: its pick is the label (this constant one always says neutral)."""
-    own = onnx_classifier(tmp_path / "mine.onnx", ["neutral", "smile"], ("N", 1, 48, 48))
+    """A user's smile/neutral classifier: its pick is the label (this constant one ties and picks its
+    first class, smile), where the swapped detector alone says neutral."""
+    own = onnx_classifier(tmp_path / "mine.onnx", ["smile", "neutral"], ("N", 1, 48, 48))
+    alone = ExpressionDetector(InferenceConfig(model=str(models["swapped"]), expression_classifier=""))
+    assert {d.class_name for d in alone(astronaut)} == {"neutral"}
     det = ExpressionDetector(InferenceConfig(model=str(models["swapped"]), expression_classifier=str(own)))
     assert det.refines_expressions and det.classifier.side == 48
     faces = det(astronaut)
-    assert faces and {d.class_name for d in faces} == {"neutral"}
+    assert faces and {d.class_name for d in faces} == {"smile"}

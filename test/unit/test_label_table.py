@@ -92,3 +92,12 @@ def test_relative_images_are_relative_to_the_csv(tmp_path: Path) -> None:
     csv_path = tmp_path / "labelling" / "proposals.csv"
     assert image_path(csv_path, "frames/a.jpg") == tmp_path / "labelling" / "frames" / "a.jpg"
     assert image_path(csv_path, "/abs/b.png") == Path("/abs/b.png")
+
+
+def test_a_box_of_nan_or_inf_is_named(tmp_path: Path) -> None:
+    """A hand-edited nan/inf slips past `x2 <= x1` and would write NaN labels for training."""
+    path = tmp_path / "proposals.csv"
+    write_rows(path, rows(), TEACHERS)
+    path.write_text(path.read_text().replace(",10.00,20.50,", ",nan,20.50,"))
+    with pytest.raises(DataSetError, match="finite numbers, not nan or inf"):
+        read_rows(path, TEACHERS)
