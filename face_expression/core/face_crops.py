@@ -21,10 +21,10 @@ EXPRESSION_OFFSET = 10
 EXPRESSION_SIDE = 64
 
 
-def cut_square(image: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
-    """The ``side`` x ``side`` window of ``image`` whose top-left corner is (x0, y0); zero outside it."""
+def cut_square(image: np.ndarray, x0: int, y0: int, side: int, fill: float = 0) -> np.ndarray:
+    """The ``side`` x ``side`` window of ``image`` whose top-left corner is (x0, y0); ``fill`` outside it."""
     h, w = image.shape[:2]
-    out = np.zeros((side, side, *image.shape[2:]), image.dtype)
+    out = np.full((side, side, *image.shape[2:]), fill, image.dtype)
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     if sx1 > sx0 and sy1 > sy0:
         out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
@@ -50,13 +50,15 @@ def expression_window(box: Box, offset: int = EXPRESSION_OFFSET) -> tuple[int, i
     return int(cx - side / 2) - offset, int(cy - side / 2) - offset, max(1, int(side) + 2 * offset)
 
 
-def expression_crop(image: np.ndarray, box: Box, side: int = EXPRESSION_SIDE) -> np.ndarray:
+def expression_crop(image: np.ndarray, box: Box, side: int = EXPRESSION_SIDE, fill: float = 0) -> np.ndarray:
     """fer's classifier input for one face: ``side`` x ``side`` float32 grayscale in [-1, 1].
 
     ``image`` is BGR (HxWx3) or already grayscale (HxW); only the window is converted to gray.
+    ``fill`` is the value outside the image (fer's own detector path pads with the mean of the bottom
+    rows; the bundled classifier was measured with black).
     """
     x0, y0, s = expression_window(box)
-    patch = cut_square(image, x0, y0, s)
+    patch = cut_square(image, x0, y0, s, fill)
     if patch.ndim == 3:
         patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
     crop = cv2.resize(patch, (side, side)).astype(np.float32)

@@ -40,6 +40,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from face_expression.core.face_crops import expression_crop
+
 Box = tuple[float, float, float, float]
 #: A teacher: BGR image and face boxes (pixel corners) -> P(smile) per box, None where it has no answer.
 Teacher = Callable[[np.ndarray, Sequence[Box]], list["float | None"]]
@@ -307,16 +309,8 @@ def haar_teacher() -> Teacher:
 
 
 def fer_crop(gray: np.ndarray, box: Box) -> np.ndarray:
-    """fer's own preprocessing: square box plus 10 px, padding of the bottom rows' mean, 64x64, [-1, 1]."""
-    x1, y1, x2, y2 = box
-    side = max(x2 - x1, y2 - y1)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    a, b = int(cx - side / 2) - 10, int(cy - side / 2) - 10
-    s = int(side) + 20
-    fill = cv2.mean(gray[-2:])[0]
-    pad = cv2.copyMakeBorder(gray, s, s, s, s, cv2.BORDER_CONSTANT, value=fill)
-    crop = cv2.resize(pad[b + s : b + 2 * s, a + s : a + 2 * s], (64, 64)).astype(np.float32)
-    return (crop / 255.0 - 0.5) * 2.0
+    """fer's own preprocessing: the core's expression crop, padded with the bottom rows' mean as fer does."""
+    return expression_crop(gray, box, fill=cv2.mean(gray[-2:])[0])
 
 
 def fer_teacher(threads: int = 2) -> Teacher:
