@@ -131,9 +131,11 @@ def test_apply_refuses_labels_that_are_not_classes(proposed, tmp_path, capsys) -
     text = (out / "proposals.csv").read_text().splitlines()
     text[1] = text[1] + "smiel"  # the label column is last and empty
     path.write_text("\n".join(text) + "\n")
-    assert cli.main(["apply", str(path), "-o", str(tmp_path / "data"), "--split", "100", "0", "0"]) == 2
-    assert "smiel" in capsys.readouterr().err and not (tmp_path / "data").exists()
-    path.unlink()
+    try:  # beside proposals.csv (its image paths are relative to it); gone even if the test fails
+        assert cli.main(["apply", str(path), "-o", str(tmp_path / "data"), "--split", "100", "0", "0"]) == 2
+        assert "smiel" in capsys.readouterr().err and not (tmp_path / "data").exists()
+    finally:
+        path.unlink()
 
 
 def test_propose_names_what_to_install_for_a_teacher_that_is_missing(
