@@ -33,14 +33,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_card(model: Path) -> str | None:
-    """Refuse ``model`` when a card beside it names another SHA-256; returns the checked hash, if any.
-
-    No card, or a card without a checksum (older cards): nothing to compare, None.
-    """
+def _read_card(model: Path) -> dict:
+    """The card beside ``model`` as a dict ({} when there is none); an unreadable card is refused."""
     card = card_path(model)
     if not card.is_file():
-        return None
+        return {}
     try:
         data = json.loads(card.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -48,15 +45,23 @@ def check_card(model: Path) -> str | None:
             f"cannot read the model card {card} ({exc}); fix or remove it (it holds the checksum that "
             f"{model.name} is checked against)"
         ) from exc
-    expected = data.get(SHA256_KEY) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def check_card(model: Path) -> str | None:
+    """Refuse ``model`` when a card beside it names another SHA-256; returns the checked hash, if any.
+
+    No card, or a card without a checksum (older cards): nothing to compare, None.
+    """
+    expected = _read_card(model).get(SHA256_KEY)
     if not expected:
         return None
     found = file_sha256(model)
     if found != str(expected).lower():
         raise ModelError(
-            f"refusing {model}: its SHA-256 {found} differs from {expected} in its card {card}. The file was "
-            "changed or replaced after the card was written; restore the original, or, if you trust the new "
-            "file, write its SHA-256 into the card (sha256sum) or remove the card."
+            f"refusing {model}: its SHA-256 {found} differs from {expected} in its card {card_path(model)}. "
+            "The file was changed or replaced after the card was written; restore the original, or, if you "
+            "trust the new file, write its SHA-256 into the card (sha256sum) or remove the card."
         )
     return found
 
@@ -70,11 +75,8 @@ def card_imgsz(model: Path) -> int | None:
 
     A model can be trained at one size and meant to run at another: the starter model is trained
     at 416 for its small faces, and runs at the size that keeps it within its CPU budget. No card,
-    no key, or a value that is not a multiple of 32: None (the training size applies).
+    no key, or a value that is not a multiple of 32: None (the training size applies). Call it after
+    ``check_card``, which has refused an unreadable card already.
     """
-    try:
-        data = json.loads(card_path(model).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    imgsz = data.get(IMGSZ_KEY) if isinstance(data, dict) else None
+    imgsz = _read_card(model).get(IMGSZ_KEY)
     return imgsz if isinstance(imgsz, int) and imgsz >= 32 and imgsz % 32 == 0 else None
