@@ -12,6 +12,19 @@ import numpy as np
 from speed_inputs import CAMERA_H, CAMERA_W
 
 
+def cpu_model() -> str:
+    """The CPU's model name as lscpu prints it (the machine line of every results table)."""
+    try:
+        for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False
+        ).stdout.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def machine_info() -> dict[str, str]:
     import onnxruntime
     import torch
@@ -23,18 +36,9 @@ def machine_info() -> dict[str, str]:
         ov_version = openvino.__version__
     except ImportError:
         ov_version = "not installed"
-    model_name = "unknown"
-    try:
-        for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=False
-        ).stdout.splitlines():
-            if line.startswith("Model name"):
-                model_name = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return {
-        "cpu": model_name,
+        "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
         "bf16_hw": "yes" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "no",
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",

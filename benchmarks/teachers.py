@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import date
@@ -45,12 +44,9 @@ SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-        if line.startswith("Model name"):
-            cpu = line.split(":", 1)[1].strip()
-    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "load": f"{load} (1/5/15 min)"}
+    from speed_report import cpu_model, load
+
+    return {"cpu": cpu_model(), "cores": str(os.cpu_count()), "load": load()}
 
 
 def collect(labels: Path, names: list[str]) -> tuple[list[dict], dict[str, float]]:
@@ -154,7 +150,7 @@ def markdown(report: dict) -> str:
         "# Teachers: agreement with labels by eye (face-expression-label)",
         "",
         f"- Date: {report['date']}; command: `{report['command']}`",
-        f"- Machine: {m['cpu']}, {m['cores']} cores; load average {m['load']} (shared with other "
+        f"- Machine: {m['cpu']}, {m['cores']} cores; {m['load']} (shared with other "
         "developers and a training run: timings are noisy)",
         f"- Faces: every `neutral`/`smile` face of models/starter/labels.csv ({report['counts']}), "
         "shown with its hand-checked box",

@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -295,14 +294,11 @@ def hri_cost(frames: list[Frame], raw: list[list[Detection]]) -> dict[str, float
 
 # -- report --------------------------------------------------------------------------------------
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-        if line.startswith("Model name"):
-            cpu = line.split(":", 1)[1].strip()
     import ultralytics
+    from speed_report import cpu_model
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),
         "ultralytics": ultralytics.__version__,
