@@ -67,6 +67,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-score", type=float, default=0.5, help="CenterFace confidence needed to label a face"
     )
+    add_split_arguments(p)
+    p.add_argument(
+        "--group-regex",
+        default=None,
+        help="regex on file names whose first group names the person/video, kept in one split",
+    )
+    p.add_argument(
+        "--review", action="store_true", help="write review.png, a contact sheet of the labelled faces"
+    )
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def add_split_arguments(p: argparse.ArgumentParser) -> None:
+    """--resize, --flip, --split, --seed: how labelled images become the train/valid/test folders
+    (shared by face-expression-dataset and face-expression-label apply)."""
     p.add_argument(
         "--resize",
         type=parse_size,
@@ -84,17 +101,21 @@ def parser() -> argparse.ArgumentParser:
         help="split proportions",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the split")
-    p.add_argument(
-        "--group-regex",
-        default=None,
-        help="regex on file names whose first group names the person/video, kept in one split",
+
+
+def check_split(split: list[float]) -> None:
+    """Raise DataSetError unless the --split proportions can make a train folder."""
+    if min(split) < 0 or split[0] <= 0 or sum(split) <= 0:
+        raise DataSetError(
+            "--split needs non-negative proportions with a positive train share, e.g. 60 20 20"
+        )
+
+
+def split_options(args: argparse.Namespace, **more: object) -> SplitOptions:
+    """The SplitOptions of ``add_split_arguments``' values and --force, plus ``more``."""
+    return SplitOptions(
+        resize=args.resize, flip=args.flip, fractions=args.split, seed=args.seed, force=args.force, **more
     )
-    p.add_argument(
-        "--review", action="store_true", help="write review.png, a contact sheet of the labelled faces"
-    )
-    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -103,10 +124,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise DataSetError("--every must be at least 1")
     if args.fps is not None and args.fps <= 0:
         raise DataSetError("--fps must be positive")
-    if min(args.split) < 0 or args.split[0] <= 0 or sum(args.split) <= 0:
-        raise DataSetError(
-            "--split needs non-negative proportions with a positive train share, e.g. 60 20 20"
-        )
+    check_split(args.split)
     if args.group_regex:
         try:
             re.compile(args.group_regex)
@@ -121,15 +139,7 @@ def check_args(args: argparse.Namespace) -> None:
 def build(args: argparse.Namespace) -> BuildReport:
     """Build (or split) the data set the arguments ask for."""
     names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
-    options = SplitOptions(
-        resize=args.resize,
-        flip=args.flip,
-        fractions=args.split,
-        seed=args.seed,
-        group_regex=args.group_regex,
-        force=args.force,
-        progress=not args.quiet,
-    )
+    options = split_options(args, group_regex=args.group_regex, progress=not args.quiet)
     if args.from_folder:
         return split_existing(args.from_folder.expanduser(), args.out, names, options)
     videos = [parse_pair(v, "--video") for v in args.video]

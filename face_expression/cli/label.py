@@ -14,10 +14,9 @@ import math
 import sys
 from pathlib import Path
 
-from face_expression.cli.dataset import parse_size
+from face_expression.cli.dataset import add_split_arguments, check_split, split_options
 from face_expression.data.consensus import DEFAULT_MIN_CONFIDENCE, DEFAULT_WEIGHTS
 from face_expression.data.spec import DataSetError, listing
-from face_expression.data.splitting import SplitOptions
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -125,19 +124,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="class names in id order (default: neutral,smile,+others)",
     )
-    ap.add_argument(
-        "--resize", type=parse_size, default=None, metavar="WxH", help="stretch images to this size"
-    )
-    ap.add_argument("--flip", action="store_true", help="add a mirrored copy of every train image")
-    ap.add_argument(
-        "--split",
-        type=float,
-        nargs=3,
-        default=[60, 20, 20],
-        metavar=("TRAIN", "VALID", "TEST"),
-        help="proportions",
-    )
-    ap.add_argument("--seed", type=int, default=0, help="seed of the split")
+    add_split_arguments(ap)
     ap.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     return p
 
@@ -202,18 +189,8 @@ def run_propose(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     from face_expression.data.applying import apply_labels
 
-    if min(args.split) < 0 or args.split[0] <= 0:
-        raise DataSetError(
-            "--split needs non-negative proportions with a positive train share, e.g. 60 20 20"
-        )
-    options = SplitOptions(
-        resize=args.resize,
-        flip=args.flip,
-        fractions=args.split,
-        seed=args.seed,
-        force=args.force,
-        progress=False,
-    )
+    check_split(args.split)
+    options = split_options(args, progress=False)
     report = apply_labels(args.csv, args.out, args.names, options)
     if report.left_out:
         print(
