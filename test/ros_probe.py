@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import Parameter as ParameterMsg
@@ -119,6 +120,17 @@ class Probe:
         """The detector subscribes only after its model loaded: that is our 'ready'."""
         wait_until(lambda: self.images.get_subscription_count() > 0, timeout, "detector never subscribed")
         time.sleep(0.3)  # let discovery settle in both directions
+
+    def wait_for_detector_or_fail(self, proc: NodeProcess, timeout: float = 60.0, stop: bool = False) -> None:
+        """``wait_for_detector``, else fail the test with the node's output; ``stop``: first close this
+        probe and stop ``proc`` (for a fixture that started the node itself)."""
+        try:
+            self.wait_for_detector(timeout)
+        except AssertionError:
+            if stop:
+                self.close()
+                proc.stop()
+            pytest.fail(f"detector did not start:\n{proc.output()}")
 
     def send(
         self,

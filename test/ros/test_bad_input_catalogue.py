@@ -45,10 +45,7 @@ def detector(
 @pytest.fixture(scope="module")
 def probe(detector: NodeProcess) -> Iterator[Probe]:
     p = Probe("catalogue_probe")
-    try:
-        p.wait_for_detector()
-    except AssertionError:
-        pytest.fail(f"detector did not start:\n{detector.output()}")
+    p.wait_for_detector_or_fail(detector)
     yield p
     p.close()
 

@@ -34,10 +34,7 @@ def detector(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iter
 def probe(detector: NodeProcess) -> Iterator[Probe]:
     p = Probe()
     p.watch_annotated()
-    try:
-        p.wait_for_detector()
-    except AssertionError:
-        pytest.fail(f"detector did not start:\n{detector.output()}")
+    p.wait_for_detector_or_fail(detector)
     yield p
     p.close()
 

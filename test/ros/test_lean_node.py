@@ -35,12 +35,7 @@ def lean_node(onnx_model: Path, tmp_path: Path) -> Iterator[tuple[NodeProcess, P
     domain = other_domain()  # away from any other module's detector
     proc = NodeProcess("detector", {"model": onnx_model}, tmp_path / "node.log", domain_id=domain)
     probe = Probe("lean_probe", domain_id=domain)
-    try:
-        probe.wait_for_detector(timeout=30)
-    except AssertionError:
-        probe.close()
-        proc.stop()
-        pytest.fail(f"detector did not start:\n{proc.output()}")
+    probe.wait_for_detector_or_fail(proc, timeout=30, stop=True)
     yield proc, probe
     probe.close()
     assert proc.stop() == 0, proc.output()

@@ -51,12 +51,7 @@ def raw(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[
         "detector", {"expression_smoothing": False}, tmp_path_factory.mktemp("raw") / "node.log"
     )
     probe = Probe("raw_probe")
-    try:
-        probe.wait_for_detector()
-    except AssertionError:
-        probe.close()
-        proc.stop()
-        pytest.fail(f"detector did not start:\n{proc.output()}")
+    probe.wait_for_detector_or_fail(proc, stop=True)
     yield probe
     probe.close()
     assert proc.stop() == 0, proc.output()
@@ -70,12 +65,7 @@ def hri(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[
     )
     probe = Probe("hri_probe", domain_id=domain)
     listener = HriListener(probe.node)
-    try:
-        probe.wait_for_detector()
-    except AssertionError:
-        probe.close()
-        proc.stop()
-        pytest.fail(f"detector did not start:\n{proc.output()}")
+    probe.wait_for_detector_or_fail(proc, stop=True)
     yield probe, listener
     probe.close()
     assert proc.stop() == 0, proc.output()
