@@ -65,6 +65,7 @@ class TakingReader(Generic[M]):
         self._group = _NotForExecutors()
         self._lock = threading.Lock()  # the subscription is replaced by resubscribe() from another thread
         self._sub = self._subscribe(qos)
+        self._next = None  # resubscribe()'s subscription, until it delivers
         self._last_seq = 0  # publication sequence number of the last message taken (0: none yet)
         self.stats = ReaderStats()
 
@@ -74,15 +75,25 @@ class TakingReader(Generic[M]):
         )
 
     def resubscribe(self, qos: QoSProfile) -> None:
-        """Replace the subscription, e.g. to follow the publishers' reliability."""
+        """Subscribe anew with ``qos`` (e.g. to follow the publishers' reliability) without a gap.
+
+        The old subscription keeps serving until the new one delivers its first message: a new
+        subscription gets nothing until DDS discovery matched it with each publisher (~0.1 s, up
+        to ~1 s when Fast DDS must resend a lost discovery message), and frames sent meanwhile
+        would be lost.
+        """
         with self._lock:
-            self._node.destroy_subscription(self._sub)
-            self._sub = self._subscribe(qos)
+            if self._next is not None:
+                self._node.destroy_subscription(self._next)
+            self._next = self._subscribe(qos)
 
     def close(self) -> None:
-        """Destroy the subscription (lifecycle deactivate)."""
+        """Destroy the subscriptions (lifecycle deactivate)."""
         with self._lock:
-            self._node.destroy_subscription(self._sub)
+            for sub in (self._sub, self._next):
+                if sub is not None:
+                    self._node.destroy_subscription(sub)
+            self._next = None
 
     def take(self, timeout: float) -> M | None:
         """Wait up to ``timeout`` s for a message; None if none came or the node is shutting down."""
@@ -90,15 +101,19 @@ class TakingReader(Generic[M]):
             context = self._node.context
             if not context.ok():
                 return None
+            subs = [self._sub] if self._next is None else [self._next, self._sub]
             try:
-                taken = take_when_ready(self._node, self._sub, timeout)
+                taken = take_when_ready(self._node, subs, timeout)
             except Exception:
                 if not context.ok():  # Ctrl-C shut the context down while we waited
                     return None
                 raise
+            if taken is not None and taken[0] is self._next:  # the new subscription delivers: switch
+                self._node.destroy_subscription(self._sub)
+                self._sub, self._next = self._next, None
         if taken is None:
             return None
-        msg, info = taken
+        _sub, msg, info = taken
         self.stats.taken += 1
         self._count_skipped(info)
         return msg
@@ -125,12 +140,13 @@ class CallbackReader(Generic[M]):
         self._group = MutuallyExclusiveCallbackGroup()
         self._ready = threading.Condition()
         self._newest: M | None = None
-        self._sub = self._subscribe(qos)
+        self._sub = self._subscribe(qos, self._store)
+        self._next = None  # resubscribe()'s subscription, until it delivers
         self.stats = ReaderStats()
 
-    def _subscribe(self, qos: QoSProfile):
+    def _subscribe(self, qos: QoSProfile, callback):
         return self._node.create_subscription(
-            self._msg_type, self._topic, self._store, qos, callback_group=self._group
+            self._msg_type, self._topic, callback, qos, callback_group=self._group
         )
 
     def _store(self, msg: M) -> None:
@@ -141,12 +157,32 @@ class CallbackReader(Generic[M]):
             self._ready.notify()
 
     def resubscribe(self, qos: QoSProfile) -> None:
-        self._node.destroy_subscription(self._sub)
-        self._sub = self._subscribe(qos)
+        """As :meth:`TakingReader.resubscribe`: the old subscription serves until the new one delivers."""
+        new: list = []
+
+        def store(msg: M) -> None:
+            self._switch_to(new[0])
+            self._store(msg)
+
+        new.append(self._subscribe(qos, store))
+        with self._ready:
+            superseded, self._next = self._next, new[0]
+        if superseded is not None:
+            self._node.destroy_subscription(superseded)
+
+    def _switch_to(self, sub) -> None:
+        with self._ready:
+            if self._next is not sub:  # already switched (or superseded by a later resubscribe)
+                return
+            retired, self._sub, self._next = self._sub, sub, None
+        self._node.destroy_subscription(retired)
 
     def close(self) -> None:
-        """Destroy the subscription (lifecycle deactivate); a waiting take() returns None."""
-        self._node.destroy_subscription(self._sub)
+        """Destroy the subscriptions (lifecycle deactivate); a waiting take() returns None."""
+        for sub in (self._sub, self._next):
+            if sub is not None:
+                self._node.destroy_subscription(sub)
+        self._next = None
         with self._ready:
             self._newest = None
             self._ready.notify_all()

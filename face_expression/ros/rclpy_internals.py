@@ -9,6 +9,7 @@ callers fall back to public APIs otherwise.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from functools import lru_cache
 
 from rclpy.node import Node
@@ -56,19 +57,27 @@ def parameter_overrides(node: Node) -> dict | None:
     return overrides if isinstance(overrides, dict) else None
 
 
-def take_when_ready(node: Node, subscription, timeout: float):
-    """Wait up to ``timeout`` s on one subscription outside any executor; (msg, info) or None.
+def take_when_ready(node: Node, subscriptions: list, timeout: float):
+    """Wait up to ``timeout`` s on subscriptions outside any executor; (subscription, msg, info) or None.
 
-    Raises what rclpy raises; the caller decides what a dead context means.
+    The first ready subscription in the list is taken from. Raises what rclpy raises; the caller
+    decides what a dead context means.
     """
     from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
     context = node.context
-    with subscription.handle:
-        wait_set = _rclpy.WaitSet(1, 0, 0, 0, 0, 0, context.handle)
+    with ExitStack() as handles:
+        for sub in subscriptions:
+            handles.enter_context(sub.handle)
+        wait_set = _rclpy.WaitSet(len(subscriptions), 0, 0, 0, 0, 0, context.handle)
         wait_set.clear_entities()
-        wait_set.add_subscription(subscription.handle)
+        for sub in subscriptions:
+            wait_set.add_subscription(sub.handle)
         wait_set.wait(int(timeout * 1e9))  # releases the GIL while it waits
-        if subscription.handle.pointer not in wait_set.get_ready_entities("subscription"):
-            return None
-        return subscription.handle.take_message(subscription.msg_type, subscription.raw)
+        ready = wait_set.get_ready_entities("subscription")
+        for sub in subscriptions:
+            if sub.handle.pointer in ready:
+                taken = sub.handle.take_message(sub.msg_type, sub.raw)
+                if taken is not None:
+                    return (sub, *taken)
+        return None

@@ -129,6 +129,24 @@ def test_resubscribe_keeps_delivering(spinning: tuple[Node, Node], kind: type) -
 
 
 @pytest.mark.parametrize("kind", [TakingReader, CallbackReader])
+def test_old_subscription_serves_until_the_new_one_delivers(spinning: tuple[Node, Node], kind: type) -> None:
+    """No gap while a new subscription is discovered: here it never matches (a reliable reader and a
+    best-effort publisher), so every message must still come through the old one."""
+    sender, node = spinning
+    best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    reader = kind(node, UInt32, "numbers_gapless", best_effort)
+    pub = sender.create_publisher(UInt32, "numbers_gapless", best_effort)
+    _wait_matched(pub)
+    reader.resubscribe(RELIABLE_1)
+    got = []
+    for value in range(20):
+        pub.publish(UInt32(data=value))
+        msg = reader.take(timeout=0.5)
+        got.append(msg.data if msg is not None else None)
+    assert sum(v is not None for v in got) >= 15, f"the old subscription stopped serving: {got}"
+
+
+@pytest.mark.parametrize("kind", [TakingReader, CallbackReader])
 def test_take_waits_no_longer_than_its_timeout(spinning: tuple[Node, Node], kind: type) -> None:
     _sender, node = spinning
     reader = kind(node, UInt32, "silence", RELIABLE_1)
