@@ -80,9 +80,10 @@ def start_camera(work: Path, size: tuple[int, int], hz: float, profile: bool, lo
 
 
 def start_detector(
-    model: Path, imgsz: int, threads: int, log: Path, profile: bool = True
+    model: Path, imgsz: int, threads: int, log: Path, profile: bool = True, parallel: int = 0
 ) -> subprocess.Popen:
-    cmd = speed_node.detector_command(speed_node.NodeSpec(model, imgsz, threads))
+    spec = speed_node.NodeSpec(model, imgsz, threads, (f"parallel_frames:={parallel}",))
+    cmd = speed_node.detector_command(spec)
     cmd[cmd.index("warn")] = "info"  # keep the first-frame line
     return subprocess.Popen(
         cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
@@ -195,32 +196,62 @@ def transport(col: Collector, work: Path, seconds: float, hz: float) -> list[dic
     return rows
 
 
-def engine_fps(path: Path, imgsz: int, threads: int, frames: list[np.ndarray], seconds: float) -> dict:
+def engine_fps(
+    path: Path, imgsz: int, threads: int, parallel: int, frames: list[np.ndarray], seconds: float
+) -> dict:
+    """The engine in a loop here (no camera): ``parallel`` threads call it at once, as the node's do."""
     from face_expression.engine.config import InferenceConfig
     from face_expression.engine.detector import ExpressionDetector
 
-    engine = ExpressionDetector(
-        InferenceConfig(model=str(path), imgsz=imgsz, threads=threads, expression_classifier="")
+    cfg = InferenceConfig(
+        model=str(path), imgsz=imgsz, threads=threads, parallel_frames=parallel, expression_classifier=""
     )
+    engine = ExpressionDetector(cfg)
     for f in frames[:3]:
         engine(f)
-    return speed_loops.interleaved({"engine": engine}, frames, seconds)["engine"]
+    parallel = engine.parallel_frames
+    if parallel == 1:
+        return speed_loops.interleaved({"engine": engine}, frames, seconds)["engine"]
+    times: list[list[float]] = [[] for _ in range(parallel)]
+
+    def loop(k: int) -> None:
+        i, t_end = k, time.perf_counter() + seconds
+        while time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            engine(frames[i % len(frames)])
+            times[k].append((time.perf_counter() - t0) * 1e3)
+            i += parallel
+
+    workers = [threading.Thread(target=loop, args=(k,)) for k in range(parallel)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stats = speed_loops.percentiles([t for ts in times for t in ts])
+    stats["fps"] = sum(len(ts) for ts in times) / seconds
+    return stats
 
 
 def node_with_camera(
-    model: Path, imgsz: int, threads: int, work: Path, col: Collector, hz: float, seconds: float
+    model: Path,
+    imgsz: int,
+    threads: int,
+    parallel: int,
+    work: Path,
+    col: Collector,
+    hz: float,
+    seconds: float,
 ) -> dict:
     """The node fed by the camera process at ``hz``: answered FPS, latency, CPU."""
     import psutil
 
     cam = start_camera(work, (640, 480), hz, True, work / "camera_threads.log")
-    det = start_detector(model, imgsz, threads, work / f"node_threads_{threads}.log")
+    log = work / f"node_threads_{threads}_{parallel}.log"
+    det = start_detector(model, imgsz, threads, log, parallel=parallel)
     try:
         col.reset()
         if col.wait_first(60.0, det) is None:
-            raise RuntimeError(
-                f"node did not answer:\n{(work / f'node_threads_{threads}.log').read_text()[-2000:]}"
-            )
+            raise RuntimeError(f"node did not answer:\n{log.read_text()[-2000:]}")
         time.sleep(2.0)  # warm
         ps, pc = psutil.Process(det.pid), psutil.Process(cam.pid)
         c0, k0, t0 = ps.cpu_times(), pc.cpu_times(), time.monotonic()
@@ -245,14 +276,18 @@ def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> l
     rows = []
     counts = sorted({1, 2, os.cpu_count() or 1})
     for backend, path in models.items():
-        for threads in counts:
-            eng = engine_fps(path, args.imgsz, threads, frames, args.seconds)
-            node = node_with_camera(path, args.imgsz, threads, work, col, args.camera_hz, args.seconds)
+        # .pt runs one frame at a time (Ultralytics is not thread-safe); exports also two at once
+        for threads, parallel in [(t, p) for p in ((1,) if backend == "pytorch" else (1, 2)) for t in counts]:
+            eng = engine_fps(path, args.imgsz, threads, parallel, frames, args.seconds)
+            node = node_with_camera(
+                path, args.imgsz, threads, parallel, work, col, args.camera_hz, args.seconds
+            )
             rows.append(
                 {
                     "backend": backend,
                     "imgsz": args.imgsz,
                     "threads": threads,
+                    "parallel_frames": parallel,
                     "engine_fps": eng["fps"],
                     "engine_p50_ms": eng["p50"],
                     **{f"node_{k}": v for k, v in node.items()},
@@ -431,13 +466,16 @@ def _threads_table(sec: dict) -> list[str]:
         f"Node fed by the camera process at {sec['camera_hz']:g} Hz (640x480), {sec['seconds']:g} s per "
         "cell; engine = the same model in a loop here, no camera.",
         "",
-        "| backend | imgsz | threads | engine FPS (no camera) | engine p50 ms | "
+        "threads = per frame run alone; parallel = frames at once (two at once: 1 thread each on 2 cores).",
+        "",
+        "| backend | imgsz | threads | parallel | engine FPS (no camera) | engine p50 ms | "
         "node FPS (camera on the same cores) | node p50 ms | node p95 ms | node CPU % | camera CPU % |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sec["rows"]:
         out.append(
-            f"| {r['backend']} | {r['imgsz']} | {r['threads']} | {r['engine_fps']:.1f} | "
+            f"| {r['backend']} | {r['imgsz']} | {r['threads']} | {r.get('parallel_frames', 1)} | "
+            f"{r['engine_fps']:.1f} | "
             f"{r['engine_p50_ms']:.1f} | {r['node_fps']:.1f} | {r['node_p50_ms']:.1f} | "
             f"{r['node_p95_ms']:.1f} | {r['node_node_cpu_pct']:.0f} | {r['node_camera_cpu_pct']:.0f} |"
         )

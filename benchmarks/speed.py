@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--device", default="cpu", help="cpu, cuda or cuda:N (a GPU runs the PyTorch backend only)"
     )
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")
+    p.add_argument(
+        "--parallel-frames", type=int, default=0, help="the node's parallel_frames (0 = its default, auto)"
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: OpenVINO, imgsz 320, short cells")
     p.add_argument("--overload-minutes", type=float, default=0.0, help="then run 2x overload this long")
     p.add_argument(
@@ -118,6 +121,7 @@ def new_report(args: argparse.Namespace, argv: list[str] | None, model: Path) ->
         "load_start": load(),
         "model": model.name,
         "threads": args.threads,
+        "parallel_frames": args.parallel_frames,
         "device": args.device + (" fp16" if args.half else ""),
         "dds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS defaults"),
         "seconds": args.seconds,
@@ -127,7 +131,7 @@ def new_report(args: argparse.Namespace, argv: list[str] | None, model: Path) ->
 
 def node_spec(args: argparse.Namespace, path: Path, imgsz: int) -> NodeSpec:
     extra = (f"device:={args.device}", f"half:={str(args.half).lower()}") if args.device != "cpu" else ()
-    return NodeSpec(path, imgsz, args.threads, extra)
+    return NodeSpec(path, imgsz, args.threads, (*extra, f"parallel_frames:={args.parallel_frames}"))
 
 
 def time_loops(

@@ -68,7 +68,9 @@ def markdown(report: dict) -> str:
         f"- Load: {report['load_start']} at start, {report['load_end']} at the end. The 2 cores are "
         "shared with other jobs: compare numbers within this table only.",
         f"- Model: {report['model']} (YOLOv5n, 2 classes); frames: {report['frames']} real photos/video "
-        f"frames resized to {CAMERA_W}x{CAMERA_H}, sent as rgb8; threads: {report['threads'] or 'all cores'}",
+        f"frames resized to {CAMERA_W}x{CAMERA_H}, sent as rgb8; "
+        f"threads: {report['threads'] or 'all cores'}; node parallel_frames: "
+        f"{report.get('parallel_frames') or 'auto (2 for ONNX/OpenVINO, 1 for .pt)'}",
         f"- DDS: Fast DDS (rmw_fastrtps_cpp), best-effort camera topic, profile "
         f"`{Path(report['dds_profile']).name}` in both processes (a 16 MiB shared-memory segment: with "
         "the 512 KiB default most 900 KiB frames are lost)",

@@ -33,6 +33,19 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def onnx_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model exported to ONNX at 320 for a 640x480 camera, as a user would (lean runtime)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxslim")
+    from face_expression.cli.export import main as export_main
+
+    out = tmp_path_factory.mktemp("onnx_export")
+    args = [str(model_path), "--imgsz", "320", "--camera", "640x480", "--out", str(out), "--format", "onnx"]
+    assert export_main(args) == 0
+    return next(out.glob("*.onnx"))
+
+
+@pytest.fixture(scope="session")
 def model_imgsz(model_path: Path) -> int:
     """The bundled model's own inference size (what imgsz 0 means): its card's, else its training size."""
     card = json.loads(model_path.with_suffix(".json").read_text())

@@ -38,6 +38,39 @@ class HealthReport:
     values: dict[str, str] = field(default_factory=dict)
 
 
+class BusyTime:
+    """Seconds during which at least one frame was in hand (several may be at once).
+
+    ``with busy:`` around each frame's work; :attr:`total_s` counts overlapping frames once, so
+    1 - busy / elapsed stays the time the node sat idle waiting for frames.
+    """
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_hand = 0
+        self._since = 0.0
+        self._total = 0.0
+
+    def __enter__(self) -> BusyTime:
+        with self._lock:
+            if self._in_hand == 0:
+                self._since = self._clock()
+            self._in_hand += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._in_hand -= 1
+            if self._in_hand == 0:
+                self._total += self._clock() - self._since
+
+    @property
+    def total_s(self) -> float:
+        with self._lock:
+            return self._total + (self._clock() - self._since if self._in_hand else 0.0)
+
+
 class HealthMonitor:
     """Thread-safe event counters and windows; :meth:`report` turns them into a verdict."""
 
@@ -75,6 +108,11 @@ class HealthMonitor:
                 self.zero_stamps += 1
             elif latency_s < -self.limits.future_stamp_s:
                 self.future_stamps += 1
+
+    def frame_superseded(self) -> None:
+        """A frame's result was not published: a newer frame's, inferred at the same time, went first."""
+        with self._lock:
+            self.totals["stale_skipped"] += 1
 
     def frame_dropped(self, reason: str) -> None:
         with self._lock:

@@ -38,6 +38,7 @@ class InferenceConfig:
     max_det: int = 100
     agnostic_nms: bool = True
     threads: int = 0
+    parallel_frames: int = 0  # frames a caller may run at once; 0 = 2 on thread-safe runtimes, else 1
     upscale: bool = False  # letterbox frames up to imgsz even past their own size and the training size
     allow_unsafe_model_load: bool = False  # full unpickling of .pt files (runs any code they carry)
     expression_classifier: str = CLASSIFIER_AUTO  # second stage: auto, "" (off), bundled, or an .onnx path
@@ -66,6 +67,8 @@ def check_config(cfg: InferenceConfig) -> None:
         raise ValueError(f"max_det={cfg.max_det} must be at least 1")
     if cfg.threads < 0:
         raise ValueError(f"threads={cfg.threads} must be 0 (all cores) or more")
+    if cfg.parallel_frames < 0:
+        raise ValueError(f"parallel_frames={cfg.parallel_frames} must be 0 (auto) or more")
     check_device(cfg.device)
     if cfg.half and cfg.device == "cpu":
         raise ValueError(

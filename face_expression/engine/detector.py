@@ -15,6 +15,8 @@ import ctypes.util
 import functools
 import math
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +52,22 @@ def _libc() -> ctypes.CDLL | None:
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
+@dataclass
+class _Buffers:
+    """One calling thread's reused arrays: letterboxed BGR, RGB and the float32 model input."""
+
+    bgr: np.ndarray | None = None
+    rgb: np.ndarray | None = None
+    input: np.ndarray | None = None
+
+
 class ExpressionDetector:
-    """Loads a model once and detects faces with their expression in BGR frames."""
+    """Loads a model once and detects faces with their expression in BGR frames.
+
+    Calls from several threads at once are safe where :attr:`thread_safe` says so (the lean
+    runtime): each thread has its own buffers. Settings changes (:meth:`update`) must not overlap
+    a call (engine/hot_swap.py takes care of that).
+    """
 
     def __init__(self, cfg: InferenceConfig, runtime: str = "auto") -> None:
         """``runtime``: auto, lean (exports on the CPU without torch) or ultralytics (AutoBackend)."""
@@ -71,9 +87,7 @@ class ExpressionDetector:
         self._fixed_hw = self._backend.fixed_input_shape()
         self._card_imgsz = card_imgsz(self.path)
         self._letterbox: Letterbox | None = None
-        self._buffer: np.ndarray | None = None
-        self._rgb: np.ndarray | None = None
-        self._input: np.ndarray | None = None  # float32 model input, reused across frames
+        self._buffers: dict[int, _Buffers] = {}  # per calling thread, reused across frames
         self._runtime_threads: int | None = None
         self._set_threads()
 
@@ -86,7 +100,7 @@ class ExpressionDetector:
             raise ValueError(f"the lean runtime runs .onnx and OpenVINO models on the cpu, not {self.path}")
         if runtime == "lean" or (runtime == "auto" and lean_fits):
             check_card(self.path)  # the lean runtime unpickles nothing, but a card must still match
-            return LeanBackend(self.path, self._threads())
+            return LeanBackend(self.path, self._threads(), self._crowded_threads())
         return Backend(self.path, cfg.device, cfg.half, cfg.allow_unsafe_model_load)
 
     @property
@@ -97,6 +111,22 @@ class ExpressionDetector:
     def uses_ultralytics(self) -> bool:
         """False on the lean runtime: neither torch nor Ultralytics is imported for this model."""
         return self._backend.uses_ultralytics
+
+    @property
+    def thread_safe(self) -> bool:
+        """Whether frames may be detected on several threads at once.
+
+        ONNX Runtime sessions and OpenVINO compiled models (one infer request per thread) take
+        concurrent calls; Ultralytics' predictor and backends are documented as not thread-safe.
+        """
+        return not self.uses_ultralytics
+
+    @property
+    def parallel_frames(self) -> int:
+        """Frames a caller may detect at once: the setting, 0 = 2 where :attr:`thread_safe`, else 1."""
+        if not self.thread_safe:
+            return 1
+        return self.cfg.parallel_frames or 2
 
     @property
     def format(self) -> str:
@@ -167,16 +197,23 @@ class ExpressionDetector:
     def _threads(self) -> int:
         return self.cfg.threads or os.cpu_count() or 1
 
+    def _crowded_threads(self) -> int:
+        """Threads per frame while several run at once: the cores split between them."""
+        parallel = self.cfg.parallel_frames or 2  # the lean runtime is thread-safe
+        return max(1, self._threads() // parallel)
+
     def _set_threads(self) -> None:
         threads = self._threads()
         if self.classifier is not None:  # always on the CPU, also beside a CUDA detector
             self.classifier.tune_cpu_runtime(threads)
         if self.cfg.device != "cpu":
             return
-        if self.uses_ultralytics:
-            import torch
+        if not self.uses_ultralytics:  # rebuilds only when a count changed
+            self._backend.tune_cpu_runtime(threads, self._crowded_threads())
+            return
+        import torch
 
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
         if threads != self._runtime_threads and self.format in ("onnx", "openvino"):
             self._backend.tune_cpu_runtime(threads)
         self._runtime_threads = threads
@@ -218,7 +255,7 @@ class ExpressionDetector:
         After a large input (imgsz 4096), glibc keeps the freed buffers and activations in its heap:
         the process stayed ~110 MB larger after going back to a small size without this.
         """
-        self._buffer = self._rgb = self._input = None
+        self._buffers = {}
         libc = _libc()  # found on first use: find_library runs ldconfig, too slow for every import
         if libc is not None:
             libc.malloc_trim(0)
@@ -231,16 +268,17 @@ class ExpressionDetector:
         if too_small(w, h):
             return []  # no face fits; the caller publishes an empty result for the frame
         lb = self.input_geometry(w, h)
-        self._buffer = lb.apply(image_bgr, self._buffer)
-        if self._rgb is None or self._rgb.shape != self._buffer.shape:
-            self._rgb = np.empty_like(self._buffer)
-        cv2.cvtColor(self._buffer, cv2.COLOR_BGR2RGB, dst=self._rgb)  # Ultralytics models are trained on RGB
+        buffers = self._thread_buffers()
+        buffers.bgr = lb.apply(image_bgr, buffers.bgr)
+        if buffers.rgb is None or buffers.rgb.shape != buffers.bgr.shape:
+            buffers.rgb = np.empty_like(buffers.bgr)
+        cv2.cvtColor(buffers.bgr, cv2.COLOR_BGR2RGB, dst=buffers.rgb)  # Ultralytics models are trained on RGB
         cfg = self.cfg
         if self.uses_ultralytics:
-            det = self._ultralytics_detect(self._rgb)
+            det = self._ultralytics_detect(buffers)
         else:
             backend = self._backend
-            out = backend(self._cpu_input(self._rgb, channels_last=False))
+            out = backend(self._cpu_input(buffers, channels_last=False))
             det = decode_detect_head(
                 out, cfg.conf_threshold, cfg.iou_threshold, cfg.agnostic_nms, cfg.max_det, backend.end2end
             )
@@ -251,16 +289,24 @@ class ExpressionDetector:
             detections = self.classifier.refine(image_bgr, detections, self._refined_ids)
         return detections
 
-    def _ultralytics_detect(self, rgb: np.ndarray) -> np.ndarray:
+    def _thread_buffers(self) -> _Buffers:
+        key = threading.get_ident()
+        buffers = self._buffers.get(key)
+        if buffers is None:
+            buffers = self._buffers[key] = _Buffers()
+        return buffers
+
+    def _ultralytics_detect(self, buffers: _Buffers) -> np.ndarray:
         """Ultralytics' backend and NMS: an Nx6 array (x1, y1, x2, y2, score, class) in input pixels."""
         import torch
 
+        rgb = buffers.rgb
         backend = self._backend
         cfg = self.cfg
         with torch.inference_mode():
             if str(backend.device) == "cpu" and not backend.fp16:
                 channels_last = self.format == "pt"
-                tensor = torch.from_numpy(self._cpu_input(rgb, channels_last))
+                tensor = torch.from_numpy(self._cpu_input(buffers, channels_last))
                 if channels_last:
                     tensor = tensor.permute(0, 3, 1, 2)
             else:  # upload bytes, convert on the GPU
@@ -271,17 +317,18 @@ class ExpressionDetector:
             )
         return out.float().cpu().numpy()
 
-    def _cpu_input(self, rgb: np.ndarray, channels_last: bool) -> np.ndarray:
+    def _cpu_input(self, buffers: _Buffers, channels_last: bool) -> np.ndarray:
         """Scale an RGB uint8 image into a reused float32 buffer (1xHxWx3 or 1x3xHxW).
 
         PyTorch models run channels-last on the CPU, so they get an NHWC buffer viewed as NCHW;
         ONNX Runtime and OpenVINO read a contiguous NCHW array. Plain numpy keeps PyTorch's
         thread pool out of the pre-processing.
         """
+        rgb = buffers.rgb
         h, w = rgb.shape[:2]
         shape = (1, h, w, 3) if channels_last else (1, 3, h, w)
-        if self._input is None or self._input.shape != shape:
-            self._input = np.empty(shape, dtype=np.float32)
+        if buffers.input is None or buffers.input.shape != shape:
+            buffers.input = np.empty(shape, dtype=np.float32)
         src = rgb if channels_last else rgb.transpose(2, 0, 1)
-        np.multiply(src, np.float32(1.0 / 255.0), out=self._input[0])
-        return self._input
+        np.multiply(src, np.float32(1.0 / 255.0), out=buffers.input[0])
+        return buffers.input

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class ExpressionClassifier:
         if runtime not in CLASSIFIER_RUNTIMES:
             raise ValueError(f"runtime={runtime!r} is unknown; use one of {', '.join(CLASSIFIER_RUNTIMES)}")
         self.path = path
+        self._net_lock = threading.Lock()
         check_card(path)  # a card beside the file names its SHA-256: a swapped file is refused
         try:
             self._load(threads, runtime)
@@ -188,10 +190,11 @@ class ExpressionClassifier:
         x = np.ascontiguousarray(crops[:, None], dtype=np.float32)
         if self._batch == 1 and len(x) > 1:  # a fixed-batch export: one face at a time
             return np.concatenate([self.probabilities(c[None]) for c in crops])
-        if self._session is not None:
+        if self._session is not None:  # ONNX Runtime takes concurrent runs
             return self._session.run(None, {self._input_name: x})[0]
-        self._net.setInput(x)
-        return self._net.forward()
+        with self._net_lock:  # an OpenCV dnn Net holds its input: one frame's faces at a time
+            self._net.setInput(x)
+            return self._net.forward()
 
     def smiles(self, probs: np.ndarray) -> list[bool]:
         """Smile or not for each row of probabilities, by SMILE_RULE."""

@@ -2,14 +2,19 @@
 
 Loading a model takes seconds. Done in a ROS parameter callback it would stall the executor (every
 timer and service of the node) for that long, and frames would stop. Here the running model keeps
-answering; the new one is swapped in under the lock once it is ready, and a load that fails leaves
+answering; the new one is swapped in once no frame is in flight, and a load that fails leaves
 the running model in place.
+
+It also admits the frames that run at once (:meth:`slot`): the running model's
+``parallel_frames`` (2 for exports on the CPU, whose runtimes take concurrent calls; 1 for
+Ultralytics models).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,7 +38,9 @@ class HotSwapDetector:
     ) -> None:
         self._detector = detector
         self._loader = loader
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._in_flight = 0  # frames holding a slot
+        self._exclusive = False  # a settings change or swap waits for (and blocks) new slots
         self._on_loaded = on_loaded
         self._on_failed = on_failed
         self._wanted = detector.cfg  # the newest settings asked for
@@ -49,13 +56,56 @@ class HotSwapDetector:
     def loading(self) -> bool:
         return any(t.is_alive() for t in self._loaders)
 
-    def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
+    @property
+    def parallel(self) -> int:
+        """Frames the running model may take at once."""
         with self._lock:
-            return self._detector(image_bgr)
+            return self._limit()
+
+    def _limit(self) -> int:
+        return self._detector.parallel_frames
+
+    @contextmanager
+    def slot(self) -> Iterator[ExpressionDetector]:
+        """Wait for a free slot of the running model and yield that model to call.
+
+        Take the frame inside the slot: a frame taken before waiting would be stale once it runs.
+        Do not call this object (or ask for a second slot) while holding one.
+        """
+        with self._lock:
+            while self._exclusive or self._in_flight >= self._limit():
+                self._lock.wait()
+            self._in_flight += 1
+            detector = self._detector
+        try:
+            yield detector
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._lock.notify_all()
+
+    @contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Hold the lock with no frame in flight (settings changes and swaps touch the model)."""
+        with self._lock:
+            while self._exclusive:
+                self._lock.wait()
+            self._exclusive = True
+            while self._in_flight:
+                self._lock.wait()
+            try:
+                yield
+            finally:
+                self._exclusive = False
+                self._lock.notify_all()
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
+        with self.slot() as detector:
+            return detector(image_bgr)
 
     def update(self, cfg: InferenceConfig) -> None:
         """Settings that need no reload: applied at once (and again to a model still loading)."""
-        with self._lock:
+        with self._alone():
             self._wanted = cfg
             if not self._detector.needs_reload(cfg):
                 self._detector.update(cfg)
@@ -78,7 +128,7 @@ class HotSwapDetector:
             if generation == self._generation:
                 self._on_failed(cfg, exc)
             return
-        with self._lock:
+        with self._alone():
             if generation != self._generation:
                 return  # a newer request superseded this one
             wanted = self._wanted

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +106,17 @@ class LeanBackend:
 
     uses_ultralytics = False
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, crowded_threads: int | None = None) -> None:
+        """``threads`` per frame run alone; ``crowded_threads`` per frame while another runs (or same)."""
         fmt = exported_format(path)
         if fmt is None:
             raise ModelError(f"{path} is not an .onnx file or '*{OPENVINO_DIR_SUFFIX}' folder")
         self.path = path
         self.format = fmt
         self.threads = threads
+        self.crowded_threads = crowded_threads or threads
+        self._running = 0  # calls in progress
+        self._lock = threading.Lock()
         try:
             self._load(threads)
         except Exception as exc:  # every failure of the runtime becomes one clear message
@@ -132,6 +137,7 @@ class LeanBackend:
         return xml[0]
 
     def _load(self, threads: int) -> None:
+        self._crowded = None  # the runtime for overlapping calls, built when calls first overlap
         if self.format == "onnx":
             session = onnx_cpu_session(self.path, threads)
             self._session = session
@@ -144,7 +150,7 @@ class LeanBackend:
         else:
             compiled = compile_openvino(self._model_file(), threads)
             self._compiled = compiled
-            self._request = compiled.create_infer_request()
+            self._requests = {}  # (thread, runtime) -> infer request: a shared one would queue the calls
             self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
             self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
             if not hasattr(self, "metadata"):
@@ -209,9 +215,12 @@ class LeanBackend:
             imgsz = max(imgsz)
         return int(imgsz) if isinstance(imgsz, int) and imgsz >= 32 and imgsz % 32 == 0 else None
 
-    def tune_cpu_runtime(self, threads: int) -> None:
-        """Rebuild the session / compiled model when the thread count changes."""
-        if threads != self.threads:
+    def tune_cpu_runtime(self, threads: int, crowded_threads: int | None = None) -> None:
+        """Rebuild the session / compiled model when a thread count changes."""
+        crowded_threads = crowded_threads or threads
+        if (threads, crowded_threads) != (self.threads, self.crowded_threads):
+            with self._lock:
+                self.crowded_threads = crowded_threads
             self._load(threads)
             self.threads = threads
 
@@ -222,10 +231,38 @@ class LeanBackend:
         return self._session.get_session_options().get_session_config_entry(key)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        """The head's raw output for a 1x3xHxW float32 array scaled to 0..1."""
-        if self.format == "onnx":
-            return self._session.run([self._output_name], {self._input_name: images})[0]
-        return self._request.infer([images], share_inputs=True)[0]
+        """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
+
+        Safe to call from several threads at once. A call that starts while another runs uses a
+        second session / compiled model with ``crowded_threads``: on 2 cores two frames on 1 thread
+        each answered more frames than two sharing 2 threads, which wait on each other inside every
+        layer (benchmarks/results/realtime.md); a frame alone keeps all ``threads`` (lower latency).
+        """
+        with self._lock:
+            self._running += 1
+            crowded = self._running > 1 and self.crowded_threads != self.threads
+            runtime = self._crowded_runtime() if crowded else None
+        try:
+            if self.format == "onnx":
+                session = runtime or self._session
+                return session.run([self._output_name], {self._input_name: images})[0]
+            key = (threading.get_ident(), crowded)
+            request = self._requests.get(key)
+            if request is None:
+                request = self._requests[key] = (runtime or self._compiled).create_infer_request()
+            return request.infer([images], share_inputs=True)[0]
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _crowded_runtime(self):
+        """The session / compiled model for overlapping calls (built once, under the lock)."""
+        if self._crowded is None:
+            if self.format == "onnx":
+                self._crowded = onnx_cpu_session(self.path, self.crowded_threads)
+            else:
+                self._crowded = compile_openvino(self._model_file(), self.crowded_threads)
+        return self._crowded
 
 
 def _partial_shape(shape) -> list:

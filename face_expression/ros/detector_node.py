@@ -32,7 +32,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from face_expression.core.drawing import annotate
 from face_expression.core.geometry import MIN_FRAME_SIDE, too_small
-from face_expression.core.health import HealthMonitor
+from face_expression.core.health import BusyTime, HealthMonitor
 from face_expression.core.image_codec import FrameError
 from face_expression.core.resources import large_frames_profile_path
 from face_expression.core.throttle import KeyedThrottle
@@ -83,15 +83,35 @@ class DetectorBehaviour:
         self._throttle = KeyedThrottle(period_s=5.0)
         self.health = HealthMonitor()
         self._detector: HotSwapDetector | None = None
+        self._det_pub = self._annotated_pub = self._label_pub = None
         self.frames: NewestMessageReader[Image] | None = None
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._take_lock = threading.Lock()  # take a frame and number it in one step
+        self._publish_lock = threading.Lock()  # tracking and publishing, in frame order
         self._skipped_seen = 0
         self._qos_timer = self._watch_timer = None
         self._topic = self.resolve_topic_name(default_topic(self, "image", DEFAULT_IMAGE_TOPIC))
         self._load_after_set: InferenceConfig | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._start_pending_load)
+
+    def _open_outputs(self: Node) -> None:
+        """The output publishers (once; the plain node opens them before the model loads)."""
+        if self._det_pub is None:
+            self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
+            self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
+            self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
+
+    def _subscribe(self: Node) -> None:
+        """The camera subscription, with image_qos (auto: the publishers seen so far, then every second)."""
+        if self._qos_name == "auto":  # publishers discovered by now count at once, the rest every second
+            self._sub_mode, qos = auto_image_qos(self, self._topic)
+        else:
+            self._sub_mode, qos = self._qos_name, image_qos(self._qos_name)
+        self.frames = newest_message_reader(
+            self, Image, self._topic, qos, self.get_parameter("frame_reader").value
+        )
 
     def _configure(self: Node) -> None:
         """Load and check the model (ModelError/ValueError say why not); create the publishers."""
@@ -100,9 +120,7 @@ class DetectorBehaviour:
         detector = ExpressionDetector(cfg)
         self._detector = HotSwapDetector(detector, self._on_model_loaded, self._on_model_failed)
         self._tracking = FaceTracking(self)  # ids, steady expressions, ROS4HRI topics
-        self._det_pub = self.create_publisher(Detection2DArray, "detections", 10)
-        self._annotated_pub = self.create_publisher(Image, "annotated_image", 2)
-        self._label_pub = self.create_publisher(LabelInfo, "label_info", latched_qos())
+        self._open_outputs()
         self._diagnostics = DiagnosticsPublisher(self, self.health, self._describe)
         problem = backends.version_problem() if detector.uses_ultralytics else None
         if problem:  # exports on the CPU run without Ultralytics (engine/lean_runtime.py)
@@ -112,30 +130,29 @@ class DetectorBehaviour:
         self._log_classifier(detector)
 
     def _activate(self: Node) -> None:
-        """Subscribe the camera and start the worker."""
-        if self._qos_name == "auto":  # publishers discovered while the model loaded count at once
-            self._sub_mode, qos = auto_image_qos(self, self._topic)
-        else:
-            self._sub_mode, qos = self._qos_name, image_qos(self._qos_name)
-        self.frames = newest_message_reader(
-            self, Image, self._topic, qos, self.get_parameter("frame_reader").value
-        )
+        """Subscribe the camera and start the workers."""
+        self._subscribe()
         self._skipped_seen = 0
+        self._taken = self._published = 0  # frame numbers: a result older than the last published is dropped
         self._qos_timer = self.create_timer(1.0, self._match_publishers) if self._qos_name == "auto" else None
-        self._busy_s = 0.0  # time the worker spent on frames: idle time tells transport trouble apart
+        self._busy = BusyTime()  # time with a frame in hand: idle time tells transport trouble apart
         self._largest_frame = (0, 0, "", 0)  # width, height, encoding, bytes
         self._frame_watch = LargeFrameWatch(self._topic, str(large_frames_profile_path()))
         self._watch_timer = self.create_timer(1.0, self._watch_transport)
         self._stop.clear()
-        self._worker = threading.Thread(target=self._run, name="inference", daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._run, name=f"inference-{i}", daemon=True)
+            for i in range(self._parallel_frames())
+        ]
+        for worker in self._workers:
+            worker.start()
         detector = self._detector.detector
         self.get_logger().info(
             f"listening on {self._topic} ({self._qos_name}: {self._sub_mode}, {self.frames.kind} reader); "
             f"model {detector.path} "
             f"({detector.format}, classes {list(detector.names.values())}) on "
-            f"{detector.cfg.device}, imgsz {detector.imgsz}; expression classifier "
-            f"{detector.classifier.path if detector.refines_expressions else 'off'}"
+            f"{detector.cfg.device}, imgsz {detector.imgsz}, {self._detector.parallel} frame(s) at once; "
+            f"expression classifier {detector.classifier.path if detector.refines_expressions else 'off'}"
         )
 
     def _deactivate(self: Node) -> None:
@@ -161,14 +178,20 @@ class DetectorBehaviour:
         self._diagnostics.destroy()
         for pub in (self._det_pub, self._annotated_pub, self._label_pub):
             self.destroy_publisher(pub)
+        self._det_pub = self._annotated_pub = self._label_pub = None
         self._detector = None
         release_device_memory(device)
 
     def _stop_worker(self) -> None:
         self._stop.set()
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=5.0)
-        self._worker = None
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=5.0)
+        self._workers = []
+
+    def _parallel_frames(self: Node) -> int:
+        """Worker threads: the parameter, or 2 (auto); the model's slots hold a .pt model to one frame."""
+        return self.get_parameter("parallel_frames").value or 2
 
     # -- parameters ------------------------------------------------------------------------
     def _config(self: Node, overrides: dict[str, object]) -> InferenceConfig:
@@ -268,7 +291,7 @@ class DetectorBehaviour:
             self.count_publishers(self._topic),
             stats.taken,
             stats.skipped if frames.kind == "take" else 0,  # sequence gaps only when taking
-            self._busy_s,
+            self._busy.total_s,
             self._largest_frame,
         )
         if hint:
@@ -290,23 +313,32 @@ class DetectorBehaviour:
     # -- processing ------------------------------------------------------------------------
     def _run(self: Node) -> None:
         while not self._stop.is_set() and self.context.ok():
-            frames = self.frames
-            msg = frames.take(timeout=0.1) if frames is not None else None
-            if msg is None:
-                continue
-            self.health.frame_arrived(frames.stats.skipped - self._skipped_seen)
-            self._skipped_seen = frames.stats.skipped
-            started = time.monotonic()
             try:
-                self.process(msg)
+                self._serve_one()
             except Exception:
                 if self.context.ok():
                     raise
                 return  # Ctrl-C/SIGTERM shut the context down while this frame was published
-            self._busy_s += time.monotonic() - started
 
-    def process(self: Node, msg: Image) -> None:
-        """Decode, detect and publish one frame; a bad frame is logged and dropped."""
+    def _serve_one(self: Node) -> None:
+        """Once the model has a free slot: take the newest frame, detect, publish in frame order."""
+        with self._detector.slot() as detector:
+            with self._take_lock:
+                frames = self.frames
+                msg = frames.take(timeout=0.1) if frames is not None else None
+                if msg is None:
+                    return
+                self._taken += 1
+                number = self._taken
+                self.health.frame_arrived(frames.stats.skipped - self._skipped_seen)
+                self._skipped_seen = frames.stats.skipped
+            with self._busy:
+                found = self._detect(msg, detector)
+                if found is not None:
+                    self._publish(number, msg, *found, detector)
+
+    def _detect(self: Node, msg: Image, detector: ExpressionDetector) -> tuple | None:
+        """Decode and detect one frame: (image, detections), or None for a bad frame (logged)."""
         if len(msg.data) > self._largest_frame[3]:
             self._largest_frame = (msg.width, msg.height, msg.encoding, len(msg.data))
         try:
@@ -315,26 +347,36 @@ class DetectorBehaviour:
             self.health.frame_dropped(str(exc))
             if self._throttle.ready(str(exc)):
                 self.get_logger().error(f"frame dropped: {exc}")
-            return
+            return None
         if too_small(msg.width, msg.height) and self._throttle.ready(f"too small {msg.width}x{msg.height}"):
             self.get_logger().warning(
                 f"frame {msg.width}x{msg.height} is too small to hold a face (a side under {MIN_FRAME_SIDE} "
                 "px): publishing an empty Detection2DArray for it"
             )
         try:
-            detections = self._detector(image)
+            return image, detector(image)
         except Exception as exc:  # a frame must never kill the node
             self.health.inference_failed(f"{type(exc).__name__}: {exc}")
             if self._throttle.ready(f"{type(exc).__name__}: {exc}"):
                 self.get_logger().error(f"inference failed on a {msg.width}x{msg.height} frame: {exc}")
-            return
-        detections = self._tracking.update(msg.header, image, detections, self._detector.detector)
-        self._det_pub.publish(messages.detections_to_msg(detections, msg.header))
-        if self._annotated_pub.get_subscription_count() > 0:
-            self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
-        self.health.frame_processed(self._latency(msg.header))
-        if self.health.totals["processed"] == 1:
-            self._log_first_frame()
+            return None
+
+    def _publish(
+        self: Node, number: int, msg: Image, image, detections: list, detector: ExpressionDetector
+    ) -> None:
+        """Track and publish frame ``number``, unless a newer frame's result went out first."""
+        with self._publish_lock:
+            if number < self._published:  # two frames ran at once and the newer one finished first
+                self.health.frame_superseded()
+                return
+            self._published = number
+            detections = self._tracking.update(msg.header, image, detections, detector)
+            self._det_pub.publish(messages.detections_to_msg(detections, msg.header))
+            if self._annotated_pub.get_subscription_count() > 0:
+                self._annotated_pub.publish(messages.bgr_to_image(annotate(image, detections), msg.header))
+            self.health.frame_processed(self._latency(msg.header))
+            if self.health.totals["processed"] == 1:
+                self._log_first_frame()
 
     def _log_first_frame(self: Node) -> None:
         """Start-up time and whether torch/Ultralytics were needed (exports on the CPU run without)."""
@@ -377,6 +419,11 @@ class DetectorNode(DetectorBehaviour, Node):
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._declare()
+        # Publishers before the model: subscribers discover them (~0.1 s; up to 1 s more when Fast
+        # DDS must resend a lost discovery message) while it loads. The camera is subscribed after
+        # the load, as "ready" (tests and tools wait for the subscription), and image_qos auto then
+        # knows the publishers found meanwhile.
+        self._open_outputs()
         self._configure()
         self._activate()
 

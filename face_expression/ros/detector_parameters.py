@@ -55,6 +55,15 @@ PARAMETERS: ParameterTable = {
         "other busy processes share the cores.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
+    "parallel_frames": (
+        0,
+        "Frames inferred at once. 0 = auto: 2 for .onnx and OpenVINO models on the CPU, whose runtimes "
+        "take concurrent calls (while one frame's threads wait on each other the other frame keeps the "
+        "cores busy: +22-24% frames/s on 2 cores when the camera is faster than the model, the same "
+        "latency when it is slower; benchmarks/results/speed.md), 1 for .pt models (Ultralytics is not "
+        "thread-safe). 1 = one frame at a time. Results are always published in frame order.",
+        {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=8, step=1)]},
+    ),
     "upscale": (
         False,
         "Enlarge frames smaller than imgsz up to imgsz. false: a smaller frame is inferred at its own size "

@@ -80,3 +80,53 @@ def test_only_the_newest_request_swaps_in(model_path: Path, tmp_path: Path) -> N
     swap.load(dataclasses.replace(swap.detector.cfg, model=str(second)))
     swap.join(timeout=60)
     assert swap.detector.path == second and [d.path for d in loaded] == [second]
+
+
+def _second_slot_waits(swap: HotSwapDetector) -> bool:
+    """Hold one slot here; does another thread's slot wait until it is released?"""
+    entered = threading.Event()
+
+    def other() -> None:
+        with swap.slot():
+            entered.set()
+
+    with swap.slot():
+        thread = threading.Thread(target=other)
+        thread.start()
+        waited = not entered.wait(0.5)
+    thread.join(10)
+    assert entered.is_set(), "the second slot never opened"
+    return waited
+
+
+def test_an_export_takes_two_frames_at_once_and_a_pt_model_one(model_path: Path, onnx_model: Path) -> None:
+    """Ultralytics is not thread-safe: a .pt model gets one slot whatever ``parallel_frames`` says."""
+    def swap(model: Path, parallel: int) -> HotSwapDetector:
+        cfg = InferenceConfig(model=str(model), parallel_frames=parallel)
+        return HotSwapDetector(ExpressionDetector(cfg), print, print)
+
+    pt, lean, one = swap(model_path, 2), swap(onnx_model, 0), swap(onnx_model, 1)
+    assert (pt.parallel, lean.parallel, one.parallel) == (1, 2, 1)
+    assert _second_slot_waits(pt)
+    assert not _second_slot_waits(lean)
+    assert _second_slot_waits(one)
+
+
+def test_a_settings_change_waits_for_frames_in_flight(onnx_model: Path, astronaut: np.ndarray) -> None:
+    """Thresholds and threads change between frames, never under one (threads rebuild the session)."""
+    swap = HotSwapDetector(ExpressionDetector(InferenceConfig(model=str(onnx_model))), print, print)
+    cfg = swap.detector.cfg
+    done = threading.Event()
+
+    def change() -> None:
+        swap.update(dataclasses.replace(cfg, conf_threshold=0.5, threads=1))
+        done.set()
+
+    with swap.slot() as detector:
+        thread = threading.Thread(target=change)
+        thread.start()
+        assert not done.wait(0.5), "the settings changed while a frame was in flight"
+        assert detector(astronaut)
+    thread.join(10)
+    assert done.is_set() and swap.detector.cfg.conf_threshold == 0.5
+    assert swap(astronaut)

@@ -8,6 +8,7 @@ modules its process has loaded; here that line must say neither, and the answers
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,19 +16,8 @@ import cv2
 import pytest
 from ros_probe import NodeProcess, Probe, other_domain, wait_until
 
-from face_expression.cli.export import main as export_main
 from face_expression.core.geometry import iou
 from face_expression.ros.messages import msg_to_detections
-
-
-@pytest.fixture(scope="module")
-def onnx_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxslim")
-    out = tmp_path_factory.mktemp("lean_export")
-    args = [str(model_path), "--imgsz", "320", "--camera", "640x480", "--out", str(out), "--format", "onnx"]
-    assert export_main(args) == 0
-    return next(out.glob("*.onnx"))
 
 
 @pytest.fixture()
@@ -62,3 +52,17 @@ def test_onnx_node_answers_frames_without_torch_or_ultralytics(lean_node, photos
     assert "modules loaded: neither torch nor ultralytics" in line, line
     assert re.search(r"answered \d+\.\d+ s after start", line), line
     assert "ultralytics is not installed" not in proc.output()
+
+
+def test_onnx_node_runs_two_frames_at_once_and_answers_in_frame_order(lean_node, photos) -> None:
+    """parallel_frames auto = 2 on an export: a flood is answered newest-last, in order, no backlog."""
+    proc, probe = lean_node
+    assert "2 frame(s) at once" in proc.output()
+    frames = [cv2.resize(cv2.imread(str(p.path)), (640, 480)) for p in photos.values()]
+    for i in range(150):  # faces and face counts vary, so two frames at once take different times
+        probe.send(frames[i % len(frames)], (7000, i))
+        time.sleep(0.004)  # about 250 Hz: faster than the model, frames overlap
+    probe.detection_for((7000, 149), timeout=30)  # the newest frame is always answered
+    answered = [m.header.stamp.nanosec for m in probe.detections if m.header.stamp.sec == 7000]
+    assert answered == sorted(set(answered)), "answers must come in frame order, each once"
+    assert 1 < len(answered) < 150, "stale frames are dropped, not queued"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from face_expression.core.health import ERROR, OK, WARN, HealthLimits, HealthMonitor
+from face_expression.core.health import ERROR, OK, WARN, BusyTime, HealthLimits, HealthMonitor
 
 
 class Clock:
@@ -65,3 +65,19 @@ def test_counts_and_last_drop_reason() -> None:
     assert values["frames received"] == "2" and values["frames skipped as stale"] == "4"
     assert values["frames dropped as bad"] == "1" and "bayer" in values["last drop reason"]
     assert values["latency p50 (ms)"] == "-" and mon.zero_stamps == 1
+
+
+def test_busy_time_counts_overlapping_frames_once() -> None:
+    """Two frames in hand at once are one busy stretch: idle = 1 - busy / elapsed stays true."""
+    clock = Clock()
+    busy = BusyTime(clock=clock)
+    with busy:  # 0 .. 3
+        clock.t += 1.0
+        with busy:  # 1 .. 4, overlapping
+            clock.t += 2.0
+        assert busy.total_s == 3.0  # the stretch still open counts up to now
+        clock.t += 1.0
+    clock.t += 5.0  # idle
+    with busy:
+        clock.t += 0.5
+    assert busy.total_s == 4.5
