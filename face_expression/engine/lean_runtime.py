@@ -233,36 +233,44 @@ class LeanBackend:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
 
-        Safe to call from several threads at once. A call that starts while another runs uses a
-        second session / compiled model with ``crowded_threads``: on 2 cores two frames on 1 thread
-        each answered more frames than two sharing 2 threads, which wait on each other inside every
-        layer (benchmarks/results/realtime.md); a frame alone keeps all ``threads`` (lower latency).
+        Safe to call from several threads at once: each thread has its own OpenVINO infer request
+        (a shared one queues the calls), and on ONNX Runtime a call that starts while another runs
+        uses a second session with ``crowded_threads`` (:attr:`splits_threads`). A frame alone
+        keeps all ``threads`` (lower latency).
         """
         with self._lock:
             self._running += 1
-            crowded = self._running > 1 and self.crowded_threads != self.threads
+            crowded = self._running > 1 and self.splits_threads
             runtime = self._crowded_runtime() if crowded else None
         try:
             if self.format == "onnx":
                 session = runtime or self._session
                 return session.run([self._output_name], {self._input_name: images})[0]
-            key = (threading.get_ident(), crowded)
+            key = threading.get_ident()
             request = self._requests.get(key)
             if request is None:
-                request = self._requests[key] = (runtime or self._compiled).create_infer_request()
+                request = self._requests[key] = self._compiled.create_infer_request()
             return request.infer([images], share_inputs=True)[0]
         finally:
             with self._lock:
                 self._running -= 1
 
     def _crowded_runtime(self):
-        """The session / compiled model for overlapping calls (built once, under the lock)."""
+        """The ONNX Runtime session for overlapping calls (built once, under the lock)."""
         if self._crowded is None:
-            if self.format == "onnx":
-                self._crowded = onnx_cpu_session(self.path, self.crowded_threads)
-            else:
-                self._crowded = compile_openvino(self._model_file(), self.crowded_threads)
+            self._crowded = onnx_cpu_session(self.path, self.crowded_threads)
         return self._crowded
+
+    @property
+    def splits_threads(self) -> bool:
+        """Whether overlapping calls get their own runtime with fewer threads (ONNX Runtime only).
+
+        Measured on 2 cores (engine alone, imgsz 320): ONNX Runtime answered 118 frames/s with two
+        1-thread frames at once against 75 with one 2-thread frame; OpenVINO answered fewer (91
+        against 133) with a second 1-thread compiled model, as each compiled model keeps its own
+        CPU threads, so OpenVINO's overlapping calls share one compiled model (a request each).
+        """
+        return self.format == "onnx" and self.crowded_threads != self.threads
 
 
 def _partial_shape(shape) -> list:
