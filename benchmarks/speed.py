@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--imgsz", nargs="+", type=int, default=[320, 416, 640])
     p.add_argument("--rates", nargs="+", type=float, default=[15, 30, 60, 120], help="publish rates in Hz")
     p.add_argument("--seconds", type=float, default=3.0, help="per loop and per node rate")
-    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = all cores)")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = the engine's default)")
     p.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N (a GPU runs the PyTorch backend only)"
     )
@@ -137,10 +137,10 @@ def node_spec(args: argparse.Namespace, path: Path, imgsz: int) -> NodeSpec:
 def time_loops(
     args: argparse.Namespace, path: Path, backend: str, imgsz: int, frames: list
 ) -> dict[str, dict]:
-    """Raw Ultralytics loop and engine loop on one export, warmed up, then interleaved."""
-    threads = args.threads or os.cpu_count() or 1
-    raw = RawLoop(path, imgsz, backend, threads, args.work, args.device, args.half)
-    raw.setup(frames[0])
+    """Raw Ultralytics loop and engine loop on one export, warmed up, then interleaved.
+
+    The raw loop runs PyTorch on the engine's thread count (threads 0: the engine's default).
+    """
     engine = ExpressionDetector(
         InferenceConfig(
             model=str(path),
@@ -151,6 +151,8 @@ def time_loops(
             expression_classifier="",  # the detector, as the raw loop; the second stage: accuracy.py
         )
     )
+    raw = RawLoop(path, imgsz, backend, engine.threads, args.work, args.device, args.half)
+    raw.setup(frames[0])
     for f in frames[:3]:
         raw(f)
         engine(f)

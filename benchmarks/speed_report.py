@@ -69,7 +69,7 @@ def markdown(report: dict) -> str:
         "shared with other jobs: compare numbers within this table only.",
         f"- Model: {report['model']} (YOLOv5n, 2 classes); frames: {report['frames']} real photos/video "
         f"frames resized to {CAMERA_W}x{CAMERA_H}, sent as rgb8; "
-        f"threads: {report['threads'] or 'all cores'}; node parallel_frames: "
+        f"threads: {report['threads'] or 'auto (all cores; .pt: all but one)'}; node parallel_frames: "
         f"{report.get('parallel_frames') or 'auto (2 for ONNX/OpenVINO, 1 for .pt)'}",
         f"- DDS: Fast DDS (rmw_fastrtps_cpp), best-effort camera topic, profile "
         f"`{Path(report['dds_profile']).name}` in both processes (a 16 MiB shared-memory segment: with "

@@ -194,8 +194,23 @@ class ExpressionDetector:
             "labels stay the detector's. Set expression_classifier:='' to silence this."
         )
 
+    @property
+    def threads(self) -> int:
+        """CPU threads per frame (a frame alone): the setting, else the default below."""
+        return self._threads()
+
     def _threads(self) -> int:
-        return self.cfg.threads or os.cpu_count() or 1
+        """``threads``, or 0 = all cores for exports and all but one for .pt models (PyTorch).
+
+        PyTorch leaves a core to the camera driver and DDS, as Ultralytics' own CPU default does:
+        on 2 cores its 1 thread answered 35 frames/s beside a 60 Hz camera process against 25 with
+        2, and 39 against 28 without the camera (imgsz 320, benchmarks/results/realtime.md). ONNX
+        Runtime and OpenVINO are faster on all cores (82 against 54 and 145 against 99 frames/s).
+        """
+        if self.cfg.threads:
+            return self.cfg.threads
+        cores = os.cpu_count() or 1
+        return max(1, cores - 1) if self.path.suffix == ".pt" else cores
 
     def _crowded_threads(self) -> int:
         """Threads per frame while several run at once: the cores split between them."""

@@ -49,19 +49,22 @@ PARAMETERS: ParameterTable = {
     "agnostic_nms": (True, "One box per face across classes (a face has one expression).", {}),
     "threads": (
         0,
-        "CPU threads for inference; 0 = all cores. All cores measured best on a 2-core CPU shared with a "
-        "camera process (2 threads: +15% frames with PyTorch, +23% with ONNX Runtime, equal with "
-        "OpenVINO; benchmarks/results/realtime.md); idle threads sleep instead of spinning. Try 1 when "
-        "other busy processes share the cores.",
+        "CPU threads per frame; 0 = auto: all cores for .onnx and OpenVINO models, all but one for .pt "
+        "models (PyTorch; 1 on 2 cores, as Ultralytics' own default). Measured on 2 cores beside a 60 Hz "
+        "camera process (benchmarks/results/realtime.md): PyTorch answered 35 frames/s on 1 thread "
+        "against 25 on 2; ONNX Runtime and OpenVINO are faster on all cores (engine alone 82 against 54 "
+        "and 145 against 99 frames/s). While two frames run at once (parallel_frames), ONNX Runtime "
+        "gives each half of them. Idle threads sleep instead of spinning.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "parallel_frames": (
         0,
         "Frames inferred at once. 0 = auto: 2 for .onnx and OpenVINO models on the CPU, whose runtimes "
-        "take concurrent calls (while one frame's threads wait on each other the other frame keeps the "
-        "cores busy: +22-24% frames/s on 2 cores when the camera is faster than the model, the same "
-        "latency when it is slower; benchmarks/results/speed.md), 1 for .pt models (Ultralytics is not "
-        "thread-safe). 1 = one frame at a time. Results are always published in frame order.",
+        "take concurrent calls, 1 for .pt models (Ultralytics is not thread-safe); 1 = one at a time. "
+        "When the camera outruns the model, a second frame keeps the cores busy while the first one's "
+        "threads wait on each other (engine alone on 2 cores, ONNX Runtime at 320: 117 against 82 "
+        "frames/s; benchmarks/results/realtime.md and speed.md); a frame alone still gets all threads. "
+        "Results are always published in frame order.",
         {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=8, step=1)]},
     ),
     "upscale": (
