@@ -368,7 +368,7 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
     hz = float(rate) if not rate.endswith("x") else 0.0
     node_fps = None
     if not hz:  # measure the node's own rate first: 20 s with the camera at 120 Hz
-        probe = node_with_camera(model, args.imgsz, args.threads, work, col, 120.0, 20.0)
+        probe = node_with_camera(model, args.imgsz, args.threads, 0, work, col, 120.0, 20.0)
         node_fps = probe["fps"]
         hz = float(rate[:-1]) * node_fps
     import psutil
