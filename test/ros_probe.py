@@ -76,19 +76,22 @@ class NodeProcess:
 
 
 def call_service(client, request, what: str, attempts: int = 3, timeout: float = 10.0):
-    """Call a service, sending the request again when no response came.
+    """Call a service, sending the request again when no response came in ``timeout`` s.
 
     ``wait_for_service`` can succeed before the server has matched this client's response reader;
-    the response is then lost (seen once in a full run: a set_parameters call never answered).
-    Setting or reading a parameter twice is harmless.
+    the response is then lost (seen once in a full run: a set_parameters call never answered). The
+    first response to any of the requests counts. A request that was only slow is applied twice:
+    the same value set twice (a model set twice loads twice, the newest load wins).
     """
+    futures = []
     for _ in range(attempts):
-        future = client.call_async(request)
+        futures.append(client.call_async(request))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not future.done():
+        while time.monotonic() < deadline:
+            for future in futures:
+                if future.done():
+                    return future.result()
             time.sleep(0.02)
-        if future.done():
-            return future.result()
     raise AssertionError(f"{what} timed out ({attempts} requests, {timeout:.0f} s each)")
 
 

@@ -66,7 +66,7 @@ def check_config(cfg: InferenceConfig) -> None:
     if cfg.max_det < 1:
         raise ValueError(f"max_det={cfg.max_det} must be at least 1")
     if cfg.threads < 0:
-        raise ValueError(f"threads={cfg.threads} must be 0 (all cores) or more")
+        raise ValueError(f"threads={cfg.threads} must be 0 (auto) or more")
     if cfg.parallel_frames < 0:
         raise ValueError(f"parallel_frames={cfg.parallel_frames} must be 0 (auto) or more")
     check_device(cfg.device)

@@ -15,7 +15,6 @@ import ctypes.util
 import functools
 import math
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from face_expression.core.detections import Detection, to_detections
 from face_expression.core.geometry import Letterbox, too_small
+from face_expression.core.per_thread import PerThread
 from face_expression.core.yolo_decode import decode_detect_head
 from face_expression.engine import offline
 from face_expression.engine.backends import Backend
@@ -87,7 +87,8 @@ class ExpressionDetector:
         self._fixed_hw = self._backend.fixed_input_shape()
         self._card_imgsz = card_imgsz(self.path)
         self._letterbox: Letterbox | None = None
-        self._buffers: dict[int, _Buffers] = {}  # per calling thread, reused across frames
+        # reused across frames; one set per calling thread where frames run at once
+        self._buffers = PerThread(_Buffers, per_thread=self.thread_safe)
         self._runtime_threads: int | None = None
         self._set_threads()
 
@@ -202,7 +203,7 @@ class ExpressionDetector:
     def _threads(self) -> int:
         """``threads``, or 0 = all cores for exports and all but one for .pt models (PyTorch).
 
-        PyTorch leaves a core to the camera driver and DDS, as Ultralytics' own CPU default does:
+        PyTorch leaves a core to the camera driver and DDS (Ultralytics' CPU default, up to 8, too):
         on 2 cores its 1 thread answered 35 frames/s beside a 60 Hz camera process against 25 with
         2, and 39 against 28 without the camera (imgsz 320, benchmarks/results/realtime.md). ONNX
         Runtime and OpenVINO are faster on all cores (82 against 54 and 145 against 99 frames/s).
@@ -270,7 +271,7 @@ class ExpressionDetector:
         After a large input (imgsz 4096), glibc keeps the freed buffers and activations in its heap:
         the process stayed ~110 MB larger after going back to a small size without this.
         """
-        self._buffers = {}
+        self._buffers.clear()
         libc = _libc()  # found on first use: find_library runs ldconfig, too slow for every import
         if libc is not None:
             libc.malloc_trim(0)
@@ -283,7 +284,7 @@ class ExpressionDetector:
         if too_small(w, h):
             return []  # no face fits; the caller publishes an empty result for the frame
         lb = self.input_geometry(w, h)
-        buffers = self._thread_buffers()
+        buffers = self._buffers.get()
         buffers.bgr = lb.apply(image_bgr, buffers.bgr)
         if buffers.rgb is None or buffers.rgb.shape != buffers.bgr.shape:
             buffers.rgb = np.empty_like(buffers.bgr)
@@ -303,13 +304,6 @@ class ExpressionDetector:
         if self._refined_ids is not None:
             detections = self.classifier.refine(image_bgr, detections, self._refined_ids)
         return detections
-
-    def _thread_buffers(self) -> _Buffers:
-        key = threading.get_ident()
-        buffers = self._buffers.get(key)
-        if buffers is None:
-            buffers = self._buffers[key] = _Buffers()
-        return buffers
 
     def _ultralytics_detect(self, buffers: _Buffers) -> np.ndarray:
         """Ultralytics' backend and NMS: an Nx6 array (x1, y1, x2, y2, score, class) in input pixels."""

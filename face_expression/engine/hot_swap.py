@@ -91,9 +91,9 @@ class HotSwapDetector:
             while self._exclusive:
                 self._lock.wait()
             self._exclusive = True
-            while self._in_flight:
-                self._lock.wait()
             try:
+                while self._in_flight:
+                    self._lock.wait()
                 yield
             finally:
                 self._exclusive = False

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from face_expression.core.per_thread import PerThread
 from face_expression.core.yolo_decode import head_classes
 from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError
 
@@ -55,7 +56,7 @@ def compile_openvino(xml: Path, threads: int | None = None, precision: str | Non
     return core.compile_model(model, "CPU", config)
 
 
-def onnx_cpu_session(model_file: Path, threads: int):
+def onnx_cpu_session(model_file: Path | bytes, threads: int):
     """An ONNX Runtime CPU session whose idle threads sleep unless OMP_WAIT_POLICY=ACTIVE.
 
     Ultralytics' defaults let ONNX Runtime's idle threads spin: on a loaded 2-core CPU that took
@@ -68,7 +69,8 @@ def onnx_cpu_session(model_file: Path, threads: int):
     options.inter_op_num_threads = 1
     spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"  # same switch as OpenMP's
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    model = model_file if isinstance(model_file, bytes) else str(model_file)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def parse_metadata(raw: dict) -> dict:
@@ -117,6 +119,7 @@ class LeanBackend:
         self.crowded_threads = crowded_threads or threads
         self._running = 0  # calls in progress
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         try:
             self._load(threads)
         except Exception as exc:  # every failure of the runtime becomes one clear message
@@ -137,9 +140,12 @@ class LeanBackend:
         return xml[0]
 
     def _load(self, threads: int) -> None:
-        self._crowded = None  # the runtime for overlapping calls, built when calls first overlap
+        self._crowded = None  # the session for overlapping calls, built when calls first overlap
         if self.format == "onnx":
-            session = onnx_cpu_session(self.path, threads)
+            # the bytes checked at load (model card), for that session: the file may change meanwhile
+            model = self.path.read_bytes()
+            self._crowded_source = model if self.splits_threads else None
+            session = onnx_cpu_session(model, threads)
             self._session = session
             self._input_name = session.get_inputs()[0].name
             self._output_name = session.get_outputs()[0].name
@@ -150,7 +156,8 @@ class LeanBackend:
         else:
             compiled = compile_openvino(self._model_file(), threads)
             self._compiled = compiled
-            self._requests = {}  # (thread, runtime) -> infer request: a shared one would queue the calls
+            # one infer request per calling thread: a request serves one call at a time
+            self._requests = PerThread(compiled.create_infer_request)
             self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
             self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
             if not hasattr(self, "metadata"):
@@ -220,9 +227,8 @@ class LeanBackend:
         crowded_threads = crowded_threads or threads
         if (threads, crowded_threads) != (self.threads, self.crowded_threads):
             with self._lock:
-                self.crowded_threads = crowded_threads
+                self.threads, self.crowded_threads = threads, crowded_threads
             self._load(threads)
-            self.threads = threads
 
     def onnx_session_config(self, key: str) -> str | None:
         """A config entry of the ONNX Runtime session (None for OpenVINO)."""
@@ -233,42 +239,44 @@ class LeanBackend:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
 
-        Safe to call from several threads at once: each thread has its own OpenVINO infer request
-        (a shared one queues the calls), and on ONNX Runtime a call that starts while another runs
-        uses a second session with ``crowded_threads`` (:attr:`splits_threads`). A frame alone
-        keeps all ``threads`` (lower latency).
+        Safe to call from several threads at once: each thread has its own OpenVINO infer request,
+        and on ONNX Runtime a call that starts while another runs uses a second session with
+        ``crowded_threads`` (:attr:`splits_threads`). A frame alone keeps all ``threads``.
         """
+        if self.format != "onnx":
+            return self._requests.get().infer([images], share_inputs=True)[0]
         with self._lock:
             self._running += 1
             crowded = self._running > 1 and self.splits_threads
-            runtime = self._crowded_runtime() if crowded else None
         try:
-            if self.format == "onnx":
-                session = runtime or self._session
-                return session.run([self._output_name], {self._input_name: images})[0]
-            key = threading.get_ident()
-            request = self._requests.get(key)
-            if request is None:
-                request = self._requests[key] = self._compiled.create_infer_request()
-            return request.infer([images], share_inputs=True)[0]
+            session = self._crowded_session() if crowded else self._session
+            return session.run([self._output_name], {self._input_name: images})[0]
         finally:
             with self._lock:
                 self._running -= 1
 
-    def _crowded_runtime(self):
-        """The ONNX Runtime session for overlapping calls (built once, under the lock)."""
-        if self._crowded is None:
-            self._crowded = onnx_cpu_session(self.path, self.crowded_threads)
-        return self._crowded
+    def _crowded_session(self):
+        """The session for overlapping calls, built on first need; the main one if that fails."""
+        with self._build_lock:
+            if self._crowded is None:
+                try:
+                    self._crowded = onnx_cpu_session(self._crowded_source, self.crowded_threads)
+                except Exception:  # out of memory, say: overlapping frames share the main session
+                    self._crowded = self._session
+                self._crowded_source = None
+            return self._crowded
 
     @property
     def splits_threads(self) -> bool:
         """Whether overlapping calls get their own runtime with fewer threads (ONNX Runtime only).
 
-        Measured on 2 cores (engine alone, imgsz 320): ONNX Runtime answered 118 frames/s with two
-        1-thread frames at once against 75 with one 2-thread frame; OpenVINO answered fewer (91
-        against 133) with a second 1-thread compiled model, as each compiled model keeps its own
-        CPU threads, so OpenVINO's overlapping calls share one compiled model (a request each).
+        Measured on 2 cores (engine alone, imgsz 320, benchmarks/results/realtime.md): ONNX Runtime
+        answered 117 frames/s with two frames at once, the overlapping one on 1 thread, against 82
+        with one 2-thread frame at a time; OpenVINO answered fewer with a second 1-thread compiled
+        model (91 against 133 in a first run), as each compiled model keeps its own CPU threads, so
+        OpenVINO's overlapping calls share one compiled model (a request each). All frames that
+        overlap share the second session: on 2 cores its one thread runs in each caller; larger
+        machines are not measured.
         """
         return self.format == "onnx" and self.crowded_threads != self.threads
 

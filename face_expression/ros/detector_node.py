@@ -1,14 +1,15 @@
 """The detector node: camera frames in, vision_msgs/Detection2DArray and annotated images out.
 
-Thin adapter around the ROS-free engine (face_expression.engine). One worker thread takes the
-newest frame when it is free, decodes, infers and publishes; frames it had no time for are
-replaced inside the middleware (face_expression.ros.newest_message), so a fast camera never builds
-a backlog and never costs Python time. A new model loads on a thread of its own
+Thin adapter around the ROS-free engine (face_expression.engine). A worker thread takes the
+newest frame when the model has a free slot, decodes, infers and publishes; frames no worker had
+time for are replaced inside the middleware (face_expression.ros.newest_message), so a fast camera
+never builds a backlog and never costs Python time. Exports on the CPU take two frames at once
+(``parallel_frames``), .pt models one; results go out in frame order. A new model loads on a thread of its own
 (engine/hot_swap.py): the executor keeps serving parameters and services, and frames keep flowing
 on the running model until the new one is ready.
 
 The work is staged as a managed (lifecycle) node stages it: configure loads and checks the model
-and creates the publishers, activate subscribes and starts the worker, deactivate stops it and
+and creates the publishers, activate subscribes and starts the workers, deactivate stops them and
 releases the subscription (and GPU memory), cleanup frees the model. ``DetectorNode`` runs every
 stage at start-up (``ros2 run face_expression detector``); ``lifecycle_node.LifecycleDetectorNode``
 runs them on transitions.
@@ -89,6 +90,8 @@ class DetectorBehaviour:
         self._stop = threading.Event()
         self._take_lock = threading.Lock()  # take a frame and number it in one step
         self._publish_lock = threading.Lock()  # tracking and publishing, in frame order
+        # frame numbers, never reset: a result older than the last published one is dropped
+        self._taken = self._published = 0
         self._skipped_seen = 0
         self._qos_timer = self._watch_timer = None
         self._topic = self.resolve_topic_name(default_topic(self, "image", DEFAULT_IMAGE_TOPIC))
@@ -133,7 +136,6 @@ class DetectorBehaviour:
         """Subscribe the camera and start the workers."""
         self._subscribe()
         self._skipped_seen = 0
-        self._taken = self._published = 0  # frame numbers: a result older than the last published is dropped
         self._qos_timer = self.create_timer(1.0, self._match_publishers) if self._qos_name == "auto" else None
         self._busy = BusyTime()  # time with a frame in hand: idle time tells transport trouble apart
         self._largest_frame = (0, 0, "", 0)  # width, height, encoding, bytes
@@ -324,7 +326,7 @@ class DetectorBehaviour:
         """Once the model has a free slot: take the newest frame, detect, publish in frame order."""
         with self._detector.slot() as detector:
             with self._take_lock:
-                frames = self.frames
+                frames = None if self._stop.is_set() else self.frames  # deactivating: take no more
                 msg = frames.take(timeout=0.1) if frames is not None else None
                 if msg is None:
                     return
@@ -366,6 +368,8 @@ class DetectorBehaviour:
     ) -> None:
         """Track and publish frame ``number``, unless a newer frame's result went out first."""
         with self._publish_lock:
+            if self._det_pub is None:  # cleaned up while a worker that outlived its stop finished
+                return
             if number < self._published:  # two frames ran at once and the newer one finished first
                 self.health.frame_superseded()
                 return

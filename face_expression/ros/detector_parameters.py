@@ -53,14 +53,15 @@ PARAMETERS: ParameterTable = {
         "models (PyTorch; 1 on 2 cores, as Ultralytics' own default). Measured on 2 cores beside a 60 Hz "
         "camera process (benchmarks/results/realtime.md): PyTorch answered 35 frames/s on 1 thread "
         "against 25 on 2; ONNX Runtime and OpenVINO are faster on all cores (engine alone 82 against 54 "
-        "and 145 against 99 frames/s). While two frames run at once (parallel_frames), ONNX Runtime "
-        "gives each half of them. Idle threads sleep instead of spinning.",
+        "and 145 against 99 frames/s). With ONNX Runtime a frame that starts while another runs "
+        "(parallel_frames) gets half of them. Idle threads sleep instead of spinning.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "parallel_frames": (
         0,
         "Frames inferred at once. 0 = auto: 2 for .onnx and OpenVINO models on the CPU, whose runtimes "
-        "take concurrent calls, 1 for .pt models (Ultralytics is not thread-safe); 1 = one at a time. "
+        "take concurrent calls, 1 for .pt models whatever it says (Ultralytics is not thread-safe); "
+        "1 = one at a time. "
         "When the camera outruns the model, a second frame keeps the cores busy while the first one's "
         "threads wait on each other (engine alone on 2 cores, ONNX Runtime at 320: 117 against 82 "
         "frames/s; benchmarks/results/realtime.md and speed.md); a frame alone still gets all threads. "

@@ -3,7 +3,7 @@
 Same parameters, topics and behaviour as ``detector`` (ros/detector_node.py), staged on the
 transitions the way yolo_ros stages its node: configure loads and checks the model (a bad model
 fails the transition and the node stays unconfigured, with the reason logged), activate subscribes
-the camera and starts the worker, deactivate stops processing and releases the subscription (and
+the camera and starts the workers, deactivate stops processing and releases the subscription (and
 the GPU's cached memory), cleanup frees the model. ``ros2 run face_expression lifecycle_detector``;
 the launch files start it with ``lifecycle:=true`` and drive it to active unless ``autostart:=false``.
 """

@@ -111,12 +111,19 @@ class TakingReader(Generic[M]):
             if taken is not None and taken[0] is self._next:  # the new subscription delivers: switch
                 self._node.destroy_subscription(self._sub)
                 self._sub, self._next = self._next, None
+                if self._taken_before(taken[2]):  # both subscriptions got it; the old one gave it out
+                    return None
         if taken is None:
             return None
         _sub, msg, info = taken
         self.stats.taken += 1
         self._count_skipped(info)
         return msg
+
+    def _taken_before(self, info: dict) -> bool:
+        """Whether a message is not newer than the last one taken (by publication sequence number)."""
+        seq = info.get("publication_sequence_number", 0) if isinstance(info, dict) else 0
+        return bool(seq and seq < 2**63 and self._last_seq and seq <= self._last_seq)
 
     def _count_skipped(self, info: dict) -> None:
         seq = info.get("publication_sequence_number", 0) if isinstance(info, dict) else 0
@@ -161,7 +168,8 @@ class CallbackReader(Generic[M]):
         new: list = []
 
         def store(msg: M) -> None:
-            self._switch_to(new[0])
+            if self._switch_to(new[0]):
+                return  # both subscriptions got this one; the old one's callback most likely stored it
             self._store(msg)
 
         new.append(self._subscribe(qos, store))
@@ -170,12 +178,14 @@ class CallbackReader(Generic[M]):
         if superseded is not None:
             self._node.destroy_subscription(superseded)
 
-    def _switch_to(self, sub) -> None:
+    def _switch_to(self, sub) -> bool:
+        """Make ``sub`` the subscription (once); True when this call switched."""
         with self._ready:
             if self._next is not sub:  # already switched (or superseded by a later resubscribe)
-                return
+                return False
             retired, self._sub, self._next = self._sub, sub, None
         self._node.destroy_subscription(retired)
+        return True
 
     def close(self) -> None:
         """Destroy the subscriptions (lifecycle deactivate); a waiting take() returns None."""

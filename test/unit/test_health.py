@@ -71,9 +71,9 @@ def test_busy_time_counts_overlapping_frames_once() -> None:
     """Two frames in hand at once are one busy stretch: idle = 1 - busy / elapsed stays true."""
     clock = Clock()
     busy = BusyTime(clock=clock)
-    with busy:  # 0 .. 3
+    with busy:  # 0 .. 4
         clock.t += 1.0
-        with busy:  # 1 .. 4, overlapping
+        with busy:  # 1 .. 3, inside it
             clock.t += 2.0
         assert busy.total_s == 3.0  # the stretch still open counts up to now
         clock.t += 1.0
