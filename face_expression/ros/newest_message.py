@@ -122,17 +122,23 @@ class TakingReader(Generic[M]):
 
     def _taken_before(self, info: dict) -> bool:
         """Whether a message is not newer than the last one taken (by publication sequence number)."""
-        seq = info.get("publication_sequence_number", 0) if isinstance(info, dict) else 0
-        return bool(seq and seq < 2**63 and self._last_seq and seq <= self._last_seq)
+        seq = _sequence_number(info)
+        return bool(seq and self._last_seq and seq <= self._last_seq)
 
     def _count_skipped(self, info: dict) -> None:
-        seq = info.get("publication_sequence_number", 0) if isinstance(info, dict) else 0
-        if not seq or seq >= 2**63:  # the middleware does not report it
+        seq = _sequence_number(info)
+        if not seq:
             return
         # one counter per publisher would need its GID; a single publisher is the common camera case
         if self._last_seq and seq > self._last_seq + 1:
             self.stats.skipped += seq - self._last_seq - 1
         self._last_seq = seq
+
+
+def _sequence_number(info: dict) -> int:
+    """The publisher's sequence number of a taken message; 0 where the middleware does not report it."""
+    seq = info.get("publication_sequence_number", 0) if isinstance(info, dict) else 0
+    return seq if seq and seq < 2**63 else 0
 
 
 class CallbackReader(Generic[M]):
