@@ -44,6 +44,11 @@ class InferenceConfig:
     expression_classifier: str = CLASSIFIER_AUTO  # second stage: auto, "" (off), bundled, or an .onnx path
 
 
+def frames_at_once(parallel_frames: int) -> int:
+    """``parallel_frames`` as a count: 0 (auto) = 2 (a model that is not thread-safe takes 1 anyway)."""
+    return parallel_frames or 2
+
+
 #: Settings that need the model loaded again when they change.
 RELOAD_FIELDS = ("model", "device", "half", "allow_unsafe_model_load", "expression_classifier")
 

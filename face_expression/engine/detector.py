@@ -29,6 +29,7 @@ from face_expression.engine.backends import Backend
 from face_expression.engine.config import (
     InferenceConfig,
     check_config,
+    frames_at_once,
     needs_reload,
     resolve_classifier_path,
     resolve_model_path,
@@ -125,9 +126,7 @@ class ExpressionDetector:
     @property
     def parallel_frames(self) -> int:
         """Frames a caller may detect at once: the setting, 0 = 2 where :attr:`thread_safe`, else 1."""
-        if not self.thread_safe:
-            return 1
-        return self.cfg.parallel_frames or 2
+        return frames_at_once(self.cfg.parallel_frames) if self.thread_safe else 1
 
     @property
     def format(self) -> str:
@@ -215,8 +214,7 @@ class ExpressionDetector:
 
     def _crowded_threads(self) -> int:
         """Threads per frame while several run at once: the cores split between them."""
-        parallel = self.cfg.parallel_frames or 2  # the lean runtime is thread-safe
-        return max(1, self._threads() // parallel)
+        return max(1, self._threads() // frames_at_once(self.cfg.parallel_frames))
 
     def _set_threads(self) -> None:
         threads = self._threads()

@@ -42,6 +42,7 @@ from face_expression.engine.config import (
     InferenceConfig,
     ModelError,
     check_config,
+    frames_at_once,
     resolve_classifier_path,
     resolve_model_path,
 )
@@ -193,7 +194,7 @@ class DetectorBehaviour:
 
     def _parallel_frames(self: Node) -> int:
         """Worker threads: the parameter, or 2 (auto); the model's slots hold a .pt model to one frame."""
-        return self.get_parameter("parallel_frames").value or 2
+        return frames_at_once(self.get_parameter("parallel_frames").value)
 
     # -- parameters ------------------------------------------------------------------------
     def _config(self: Node, overrides: dict[str, object]) -> InferenceConfig:
