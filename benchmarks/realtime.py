@@ -466,7 +466,8 @@ def _threads_table(sec: dict) -> list[str]:
         f"Node fed by the camera process at {sec['camera_hz']:g} Hz (640x480), {sec['seconds']:g} s per "
         "cell; engine = the same model in a loop here, no camera.",
         "",
-        "threads = per frame run alone; parallel = frames at once (two at once: 1 thread each on 2 cores).",
+        "threads = per frame run alone; parallel = frames at once (ONNX Runtime runs an overlapping "
+        "frame on half the threads; OpenVINO's share one compiled model).",
         "",
         "| backend | imgsz | threads | parallel | engine FPS (no camera) | engine p50 ms | "
         "node FPS (camera on the same cores) | node p50 ms | node p95 ms | node CPU % | camera CPU % |",
