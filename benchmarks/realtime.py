@@ -276,8 +276,7 @@ def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> l
     rows = []
     counts = sorted({1, 2, os.cpu_count() or 1})
     for backend, path in models.items():
-        # .pt runs one frame at a time (Ultralytics is not thread-safe); exports also two at once
-        for threads, parallel in [(t, p) for p in ((1,) if backend == "pytorch" else (1, 2)) for t in counts]:
+        for threads, parallel in [(t, p) for p in (1, 2) for t in counts]:
             eng = engine_fps(path, args.imgsz, threads, parallel, frames, args.seconds)
             node = node_with_camera(
                 path, args.imgsz, threads, parallel, work, col, args.camera_hz, args.seconds
@@ -467,7 +466,8 @@ def _threads_table(sec: dict) -> list[str]:
         "cell; engine = the same model in a loop here, no camera.",
         "",
         "threads = per frame run alone; parallel = frames at once (ONNX Runtime runs an overlapping "
-        "frame on half the threads; OpenVINO's share one compiled model).",
+        "frame on half the threads; OpenVINO's share one compiled model; PyTorch gives each frame half "
+        "the threads, at least 1).",
         "",
         "| backend | imgsz | threads | parallel | engine FPS (no camera) | engine p50 ms | "
         "node FPS (camera on the same cores) | node p50 ms | node p95 ms | node CPU % | camera CPU % |",

@@ -18,7 +18,7 @@ bf16 hardware) and imgsz (320/416/640), it measures:
 ``--overload-minutes M`` then runs the fastest backend at 2x its raw rate for M minutes and
 checks that latency and memory stay flat. Results: ``speed.md``, ``speed.json``, ``speed.png``.
 
-    python benchmarks/speed.py                      # full run, about 10 min on 2 cores
+    python benchmarks/speed.py                      # full run, about 20 min on 2 cores
     python benchmarks/speed.py --quick              # smoke run, about 1 min
     python benchmarks/speed.py --overload-minutes 5 # plus the 5-minute overload check
     python benchmarks/speed.py --device cuda --half --out benchmarks/results/gpu  # on a GPU machine
@@ -70,7 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     p.add_argument("--imgsz", nargs="+", type=int, default=[320, 416, 640])
     p.add_argument("--rates", nargs="+", type=float, default=[15, 30, 60, 120], help="publish rates in Hz")
-    p.add_argument("--seconds", type=float, default=3.0, help="per loop and per node rate")
+    p.add_argument(
+        "--seconds", type=float, default=8.0, help="per loop and per node rate (3 s cells scattered +-15%%)"
+    )
     p.add_argument("--threads", type=int, default=0, help="inference threads (0 = the engine's default)")
     p.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N (a GPU runs the PyTorch backend only)"
@@ -136,10 +138,11 @@ def node_spec(args: argparse.Namespace, path: Path, imgsz: int) -> NodeSpec:
 
 def time_loops(
     args: argparse.Namespace, path: Path, backend: str, imgsz: int, frames: list
-) -> dict[str, dict]:
+) -> tuple[dict[str, dict], RawLoop]:
     """Raw Ultralytics loop and engine loop on one export, warmed up, then interleaved.
 
     The raw loop runs PyTorch on the engine's thread count (threads 0: the engine's default).
+    Returns the timings and the raw loop (run again beside the node's rates).
     """
     engine = ExpressionDetector(
         InferenceConfig(
@@ -156,7 +159,7 @@ def time_loops(
     for f in frames[:3]:
         raw(f)
         engine(f)
-    return interleaved({"raw": raw, "engine": engine}, frames, args.seconds)
+    return interleaved({"raw": raw, "engine": engine}, frames, args.seconds), raw
 
 
 def run_cell(
@@ -164,19 +167,28 @@ def run_cell(
 ) -> dict:
     """One backend and imgsz: the two loops, then the node at every publish rate."""
     print(f"[{backend} {imgsz}] {path.name}  {load()}", flush=True)
-    loops = time_loops(args, path, backend, imgsz, frames)
+    loops, raw = time_loops(args, path, backend, imgsz, frames)
     rates = [(f"{r:g} Hz", r) for r in args.rates] + [
         ("1.25x", 1.25 * loops["raw"]["fps"]),
         ("2x", 2.0 * loops["raw"]["fps"]),
         ("max", 0.0),
     ]
     log = args.work / f"node_{backend}_{imgsz}.log"
-    node = run_node(bench, node_spec(args, path, imgsz), rates, args.seconds, log)
+
+    # the ratios' raw rate: measured right before and after the 1.25x and 2x rates (drift here is
+    # +-15% over minutes: the overload check's 10 s windows of one setting ranged 36-49 frames/s)
+    def raw_beside() -> float:
+        return interleaved({"raw": raw}, frames, args.seconds / 2)["raw"]["fps"]
+
+    node = run_node(
+        bench, node_spec(args, path, imgsz), rates, args.seconds, log, raw_beside, ("1.25x", "2x")
+    )
     by = {r.rate: r for r in node.results}
     print(
         f"   raw {loops['raw']['p50']:.1f} ms ({loops['raw']['fps']:.1f}/s)  engine "
         f"{loops['engine']['p50']:.1f} ms ({loops['engine']['fps']:.1f}/s)  node 1.25x "
-        f"{by['1.25x'].fps:.1f}/s  2x {by['2x'].fps:.1f}/s p50 {by['2x'].latency['p50']:.1f} ms  "
+        f"{by['1.25x'].fps:.1f}/s (raw beside {by['1.25x'].raw_fps_beside:.1f})  2x {by['2x'].fps:.1f}/s "
+        f"(raw beside {by['2x'].raw_fps_beside:.1f}) p50 {by['2x'].latency['p50']:.1f} ms  "
         f"max {by['max'].fps:.1f}/s",
         flush=True,
     )

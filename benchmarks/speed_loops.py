@@ -42,12 +42,9 @@ class RawLoop:
         with loadable_name(path) as name:  # .pt weights are read here, the link may go afterwards
             self.model = YOLO(name, task="detect")
         self.fixed = _export_imgsz(path) if backend != "pytorch" else None
-        self.kwargs = {
-            "imgsz": list(self.fixed) if self.fixed else imgsz,
-            "verbose": False,
-            "device": device,
-            "half": half,
-        }
+        self.kwargs = {"imgsz": list(self.fixed) if self.fixed else imgsz, "verbose": False, "device": device}
+        if half:  # only then: Ultralytics 8.4 prints a deprecation line for ``half`` on every call
+            self.kwargs["quantize"] = 16
         self.threads = threads
         self.torch = torch
         self.backend = backend

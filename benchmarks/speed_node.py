@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class RateResult:
     cpu_percent: float
     rss_mb: float
     publisher_cpu_percent: float = 0.0
+    raw_fps_beside: float = 0.0  #: the raw loop just before and after this rate (mean), 0 = not run
 
 
 @dataclass
@@ -176,8 +178,17 @@ def node_env() -> dict[str, str]:
 
 
 def run_node(
-    bench: Bench, node: NodeSpec, rates: list[tuple[str, float]], seconds: float, log: Path
+    bench: Bench,
+    node: NodeSpec,
+    rates: list[tuple[str, float]],
+    seconds: float,
+    log: Path,
+    raw_beside: Callable[[], float] | None = None,
+    bracketed: tuple[str, ...] = (),
 ) -> NodeRun:
+    """The node at each rate; ``raw_beside`` (the raw loop's FPS) runs before and after each
+    ``bracketed`` rate while the node idles, so the ratio compares minutes, not quarter hours apart.
+    """
     import psutil
 
     run = NodeRun()
@@ -190,6 +201,7 @@ def run_node(
         run.startup_s = time.monotonic() - t0
         ps, me = psutil.Process(proc.pid), psutil.Process()
         for name, hz in rates:
+            raw_before = raw_beside() if raw_beside and name in bracketed else 0.0
             time.sleep(0.5)  # let the previous stream drain
             bench.reset()
             cpu0, pub0, w0 = ps.cpu_times(), me.cpu_times(), time.monotonic()
@@ -214,6 +226,7 @@ def run_node(
                     publisher_cpu_percent=(pub1.user + pub1.system - pub0.user - pub0.system)
                     / (w1 - w0)
                     * 100.0,
+                    raw_fps_beside=(raw_before + raw_beside()) / 2 if raw_before else 0.0,
                 )
             )
     finally:

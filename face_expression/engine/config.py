@@ -38,7 +38,7 @@ class InferenceConfig:
     max_det: int = 100
     agnostic_nms: bool = True
     threads: int = 0
-    parallel_frames: int = 0  # frames a caller may run at once; 0 = 2 on thread-safe runtimes, else 1
+    parallel_frames: int = 0  # frames a caller may run at once; 0 = 2 where thread-safe (the CPU), else 1
     upscale: bool = False  # letterbox frames up to imgsz even past their own size and the training size
     allow_unsafe_model_load: bool = False  # full unpickling of .pt files (runs any code they carry)
     expression_classifier: str = CLASSIFIER_AUTO  # second stage: auto, "" (off), bundled, or an .onnx path

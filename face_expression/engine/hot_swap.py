@@ -6,8 +6,8 @@ answering; the new one is swapped in once no frame is in flight, and a load that
 the running model in place.
 
 It also admits the frames that run at once (:meth:`slot`): the running model's
-``parallel_frames`` (2 for exports on the CPU, whose runtimes take concurrent calls; 1 for
-Ultralytics models).
+``parallel_frames`` (2 on the CPU, where ONNX Runtime, OpenVINO and a PyTorch module take
+concurrent calls; 1 on a GPU and for exports run by Ultralytics).
 """
 
 from __future__ import annotations

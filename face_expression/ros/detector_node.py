@@ -3,8 +3,8 @@
 Thin adapter around the ROS-free engine (face_expression.engine). A worker thread takes the
 newest frame when the model has a free slot, decodes, infers and publishes; frames no worker had
 time for are replaced inside the middleware (face_expression.ros.newest_message), so a fast camera
-never builds a backlog and never costs Python time. Exports on the CPU take two frames at once
-(``parallel_frames``), .pt models one; results go out in frame order. A new model loads on a thread of its own
+never builds a backlog and never costs Python time. Models on the CPU take two frames at once
+(``parallel_frames``), on a GPU one; results go out in frame order. A new model loads on a thread of its own
 (engine/hot_swap.py): the executor keeps serving parameters and services, and frames keep flowing
 on the running model until the new one is ready.
 

@@ -54,17 +54,18 @@ PARAMETERS: ParameterTable = {
         "camera process (benchmarks/results/realtime.md): PyTorch answered 35 frames/s on 1 thread "
         "against 25 on 2; ONNX Runtime and OpenVINO are faster on all cores (engine alone 82 against 54 "
         "and 145 against 99 frames/s). With ONNX Runtime a frame that starts while another runs "
-        "(parallel_frames) gets half of them. Idle threads sleep instead of spinning.",
+        "(parallel_frames) gets half of them; PyTorch with two frames at once gives each half of its "
+        "count (at least 1). Idle threads sleep instead of spinning.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "parallel_frames": (
         0,
-        "Frames inferred at once. 0 = auto: 2 for .onnx and OpenVINO models on the CPU, whose runtimes "
-        "take concurrent calls, 1 for .pt models whatever it says (Ultralytics is not thread-safe); "
-        "1 = one at a time. "
+        "Frames inferred at once. 0 = auto: 2 on the CPU (.pt, .onnx and OpenVINO models take "
+        "concurrent calls), 1 on a GPU whatever it says; 1 = one at a time. "
         "When the camera outruns the model, a second frame keeps the cores busy while the first one's "
-        "threads wait on each other (engine alone on 2 cores, ONNX Runtime at 320: 117 against 82 "
-        "frames/s; benchmarks/results/realtime.md and speed.md); a frame alone still gets all threads. "
+        "threads wait on each other (engine alone on 2 cores at 320: ONNX Runtime 117 against 82 "
+        "frames/s, PyTorch on 1 thread per frame 61-63 against 34-37; benchmarks/results/realtime.md "
+        "and speed.md); with ONNX Runtime a frame alone still gets all threads. "
         "Results are always published in frame order.",
         {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=8, step=1)]},
     ),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 
 import cv2
@@ -263,3 +265,71 @@ def test_a_card_imgsz_sets_the_default_inference_size(tmp_path: Path, model_path
         assert engine.imgsz == engine.native_imgsz == expected, value
     configured = ExpressionDetector(InferenceConfig(model=str(model), imgsz=trained + 32))
     assert configured.imgsz == trained + 32
+
+
+def _answers(engine: ExpressionDetector, image: np.ndarray) -> list[tuple]:
+    return [(d.class_name, round(d.x1), round(d.y1), round(d.x2)) for d in engine(image)]
+
+
+def test_a_pt_model_on_the_cpu_answers_two_threads_at_once_as_one(model_path: Path, photos) -> None:
+    """The node runs two .pt frames at once on the CPU, also when the camera's size changes.
+
+    Frames of two sizes alternate, so the two threads' inputs differ in shape: Ultralytics' head
+    keeps anchors for the last shape, and the engine must not mix them (core/shape_gate.py).
+    """
+    engine = ExpressionDetector(InferenceConfig(model=str(model_path), expression_classifier=""))
+    assert engine.thread_safe and engine.parallel_frames == 2
+    scenes = {}
+    for name in ("astronaut", "grace_hopper", "zidane"):
+        image = cv2.imread(str(photos[name].path))
+        scenes[f"{name} landscape"] = cv2.resize(image, (640, 480))
+        h, w = image.shape[:2]
+        crop = image[:, max(0, (w - h * 3 // 4) // 2) :][:, : h * 3 // 4]  # a portrait cut, not squeezed
+        scenes[f"{name} portrait"] = cv2.resize(crop, (360, 480))
+    expected = {name: _answers(engine, image) for name, image in scenes.items()}
+    assert all(expected.values()), "every scene must hold a face for this to check anything"
+    names = sorted(scenes)
+    got: dict[int, list] = {0: [], 1: []}
+    barrier = threading.Barrier(2)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        for i in range(48):
+            name = names[(i * 2 + k) % len(names)]
+            got[k].append((name, _answers(engine, scenes[name])))
+
+    workers = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=180)
+    for k in (0, 1):
+        assert len(got[k]) == 48
+        for name, found in got[k]:
+            assert found == expected[name], f"thread {k}, {name}: {found} != {expected[name]}"
+
+
+def test_a_threads_change_reaches_a_worker_that_already_ran(model_path: Path, astronaut: np.ndarray) -> None:
+    """PyTorch's thread count is per thread (OpenMP): a change on another thread must still apply."""
+    import torch
+
+    cfg = InferenceConfig(model=str(model_path), expression_classifier="", threads=1, parallel_frames=1)
+    engine = ExpressionDetector(cfg)
+    seen: list[int] = []
+    ran, changed = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        engine(astronaut)
+        seen.append(torch.get_num_threads())
+        ran.set()
+        changed.wait(30)
+        engine(astronaut)
+        seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert ran.wait(60)
+    engine.update(dataclasses.replace(cfg, threads=2))  # here, as the node's executor thread does
+    changed.set()
+    thread.join(60)
+    assert seen == [1, 2]

@@ -99,17 +99,22 @@ def _second_slot_waits(swap: HotSwapDetector) -> bool:
     return waited
 
 
-def test_an_export_takes_two_frames_at_once_and_a_pt_model_one(model_path: Path, onnx_model: Path) -> None:
-    """Ultralytics is not thread-safe: a .pt model gets one slot whatever ``parallel_frames`` says."""
-    def swap(model: Path, parallel: int) -> HotSwapDetector:
-        cfg = InferenceConfig(model=str(model), parallel_frames=parallel)
-        return HotSwapDetector(ExpressionDetector(cfg), print, print)
+def test_cpu_models_take_two_frames_at_once_and_ultralytics_backends_one(
+    model_path: Path, onnx_model: Path
+) -> None:
+    """A .pt model on the CPU runs two frames at once; Ultralytics' other backends one, whatever is set."""
 
-    pt, lean, one = swap(model_path, 2), swap(onnx_model, 0), swap(onnx_model, 1)
-    assert (pt.parallel, lean.parallel, one.parallel) == (1, 2, 1)
-    assert _second_slot_waits(pt)
+    def swap(model: Path, parallel: int, runtime: str = "auto") -> HotSwapDetector:
+        cfg = InferenceConfig(model=str(model), parallel_frames=parallel)
+        return HotSwapDetector(ExpressionDetector(cfg, runtime=runtime), print, print)
+
+    pt, lean, one = swap(model_path, 0), swap(onnx_model, 0), swap(onnx_model, 1)
+    via_ultralytics = swap(onnx_model, 2, runtime="ultralytics")
+    assert (pt.parallel, lean.parallel, one.parallel, via_ultralytics.parallel) == (2, 2, 1, 1)
+    assert not _second_slot_waits(pt)
     assert not _second_slot_waits(lean)
     assert _second_slot_waits(one)
+    assert _second_slot_waits(via_ultralytics)
 
 
 def test_a_settings_change_waits_for_frames_in_flight(onnx_model: Path, astronaut: np.ndarray) -> None:
