@@ -152,6 +152,7 @@ def time_loops(
             device=args.device,
             half=args.half,
             expression_classifier="",  # the detector, as the raw loop; the second stage: accuracy.py
+            parallel_frames=1,  # one caller, one frame at a time (as the raw loop): all threads per frame
         )
     )
     raw = RawLoop(path, imgsz, backend, engine.threads, args.work, args.device, args.half)

@@ -57,6 +57,8 @@ class RawLoop:
             use_compiled_openvino(self.model, next(self.path.glob("*.xml")), "f32")
 
     def __call__(self, frame: np.ndarray) -> int:
+        if self.torch.get_num_threads() != self.threads:  # per thread: the engine's calls here set theirs
+            self.torch.set_num_threads(self.threads)
         return len(self.model.predict(frame, **self.kwargs)[0].boxes)
 
 

@@ -201,8 +201,8 @@ def run_node(
         run.startup_s = time.monotonic() - t0
         ps, me = psutil.Process(proc.pid), psutil.Process()
         for name, hz in rates:
+            time.sleep(0.5)  # let the previous stream drain (the raw loop must not share the cores)
             raw_before = raw_beside() if raw_beside and name in bracketed else 0.0
-            time.sleep(0.5)  # let the previous stream drain
             bench.reset()
             cpu0, pub0, w0 = ps.cpu_times(), me.cpu_times(), time.monotonic()
             sent = bench.stream(hz, seconds)
@@ -226,7 +226,7 @@ def run_node(
                     publisher_cpu_percent=(pub1.user + pub1.system - pub0.user - pub0.system)
                     / (w1 - w0)
                     * 100.0,
-                    raw_fps_beside=(raw_before + raw_beside()) / 2 if raw_before else 0.0,
+                    raw_fps_beside=(raw_before + _drained(raw_beside)()) / 2 if raw_before else 0.0,
                 )
             )
     finally:
@@ -237,6 +237,16 @@ def run_node(
             proc.kill()
             proc.wait()
     return run
+
+
+def _drained(measure: Callable[[], float]) -> Callable[[], float]:
+    """``measure`` once the node has answered its last frames (two in flight, one waiting)."""
+
+    def after_drain() -> float:
+        time.sleep(0.5)
+        return measure()
+
+    return after_drain
 
 
 def overload(bench: Bench, node: NodeSpec, hz: float, minutes: float, log: Path) -> dict:

@@ -203,7 +203,7 @@ class ExpressionDetector:
 
     @property
     def threads(self) -> int:
-        """CPU threads per frame (a frame alone): the setting, else the default below."""
+        """CPU threads per frame (ONNX Runtime: a frame alone; PyTorch: split by frames at once)."""
         return self._threads()
 
     def _threads(self) -> int:

@@ -54,8 +54,8 @@ PARAMETERS: ParameterTable = {
         "camera process (benchmarks/results/realtime.md): PyTorch answered 35 frames/s on 1 thread "
         "against 25 on 2; ONNX Runtime and OpenVINO are faster on all cores (engine alone 82 against 54 "
         "and 145 against 99 frames/s). With ONNX Runtime a frame that starts while another runs "
-        "(parallel_frames) gets half of them; PyTorch with two frames at once gives each half of its "
-        "count (at least 1). Idle threads sleep instead of spinning.",
+        "(parallel_frames) gets half of them; PyTorch with parallel_frames above 1 runs every frame, "
+        "alone or not, on threads / parallel_frames (at least 1). Idle threads sleep instead of spinning.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     "parallel_frames": (
