@@ -125,7 +125,8 @@ class ExpressionDetector:
         concurrent calls. A PyTorch model on the CPU does too: the engine calls the module itself
         (not Ultralytics' predictor, which is not thread-safe), frames of one input shape at a time
         (core/shape_gate.py). Each thread then runs on its own cores: on 2 cores two frames at once
-        on 1 thread each made 61-63 frames/s against 34-37 for one at a time (YOLOv5n at 320).
+        on 1 thread each made 61-69 frames/s against 32-37 for one at a time (YOLOv5n at 320;
+        benchmarks/results/realtime.md).
         Other models on Ultralytics' backends (exports on a GPU) and CUDA take one frame at a time.
         """
         return not self.uses_ultralytics or (self.format == "pt" and self.cfg.device == "cpu")
@@ -210,8 +211,8 @@ class ExpressionDetector:
         """``threads``, or 0 = all cores for exports and all but one for .pt models (PyTorch).
 
         PyTorch leaves a core to the camera driver and DDS (Ultralytics' CPU default, up to 8, too):
-        on 2 cores its 1 thread answered 35 frames/s beside a 60 Hz camera process against 25 with
-        2, and 39 against 28 without the camera (imgsz 320, benchmarks/results/realtime.md). ONNX
+        on 2 cores its 1 thread answered 33-35 frames/s beside a 60 Hz camera process against 21-25 with
+        2, and 32-39 against 24-28 without the camera (imgsz 320, benchmarks/results/realtime.md). ONNX
         Runtime and OpenVINO are faster on all cores (82 against 54 and 145 against 99 frames/s).
         """
         if self.cfg.threads:

@@ -333,3 +333,21 @@ def test_a_threads_change_reaches_a_worker_that_already_ran(model_path: Path, as
     changed.set()
     thread.join(60)
     assert seen == [1, 2]
+
+
+def test_two_pt_frames_at_once_split_the_threads(model_path: Path, astronaut: np.ndarray) -> None:
+    """threads 4 with two frames at once: each calling thread runs PyTorch on 2, not 4 (8 on 4 cores)."""
+    import torch
+
+    engine = ExpressionDetector(InferenceConfig(model=str(model_path), expression_classifier="", threads=4))
+    assert engine.parallel_frames == 2
+    seen: list[int] = []
+
+    def worker() -> None:
+        engine(astronaut)
+        seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(60)
+    assert seen == [2]
