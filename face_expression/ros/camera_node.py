@@ -11,6 +11,7 @@ import sys
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -45,10 +46,15 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
     "height": (0, "Requested capture height for a camera device; 0 = driver default.", {"read_only": True}),
     "wait_for_subscribers": (
         False,
-        "Hold the first frame until someone subscribes (scripts, demos).",
+        "Hold the first frame until someone subscribes, then each frame until the subscribers have "
+        "it (scripts, demos: no frame is lost to a subscriber still being discovered).",
         {"read_only": True},
     ),
 }
+
+
+#: Seconds to wait for subscribers to acknowledge frames (reliable) before going on or exiting.
+END_ACK_TIMEOUT_S = 2.0
 
 
 class CameraNode(Node):
@@ -68,6 +74,7 @@ class CameraNode(Node):
         topic = default_topic(self, "image_raw", "camera/image_raw")
         self._pub = self.create_publisher(Image, topic, image_qos("reliable", depth=1))
         self._wait_for_subscribers = bool(p["wait_for_subscribers"])
+        self._deliver_each = self._wait_for_subscribers
         self._timer = self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(
             f"publishing {p['source']} on {self.resolve_topic_name(topic)} at {rate:g} Hz ({p['encoding']})"
@@ -86,12 +93,18 @@ class CameraNode(Node):
         if frame is None:
             self.finished = True
             self._timer.cancel()
+            # the last frames reach the subscribers before the process exits with them
+            self._pub.wait_for_all_acked(Duration(seconds=END_ACK_TIMEOUT_S))
             self.get_logger().info(f"source ended after {self.published} frames")
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_parameter("frame_id").value)
         encoding = self.get_parameter("encoding").value
         self._pub.publish(messages.bgr_to_image(frame, header, encoding if encoding in ENCODINGS else "rgb8"))
         self.published += 1
+        if self._deliver_each:
+            # depth 1: the next frame would replace this one before a reader that is still matching
+            # the camera (found under load: 1 of 2 frames arrived) asked for it
+            self._pub.wait_for_all_acked(Duration(seconds=END_ACK_TIMEOUT_S))
 
     def destroy_node(self) -> None:
         if hasattr(self, "_source"):  # absent when start-up failed (rclpy still destroys the node)

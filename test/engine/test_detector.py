@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from two_threads import check_answers_on_two_threads
 
 from face_expression.core.geometry import iou
 from face_expression.engine.config import InferenceConfig, ModelError, check_config
@@ -289,24 +290,8 @@ def test_a_pt_model_on_the_cpu_answers_two_threads_at_once_as_one(model_path: Pa
     expected = {name: _answers(engine, image) for name, image in scenes.items()}
     assert all(expected.values()), "every scene must hold a face for this to check anything"
     names = sorted(scenes)
-    got: dict[int, list] = {0: [], 1: []}
-    barrier = threading.Barrier(2)
-
-    def worker(k: int) -> None:
-        barrier.wait()
-        for i in range(48):
-            name = names[(i * 2 + k) % len(names)]
-            got[k].append((name, _answers(engine, scenes[name])))
-
-    workers = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join(timeout=180)
-    for k in (0, 1):
-        assert len(got[k]) == 48
-        for name, found in got[k]:
-            assert found == expected[name], f"thread {k}, {name}: {found} != {expected[name]}"
+    pick = lambda i, k: names[(i * 2 + k) % len(names)]  # noqa: E731 (thread 0 landscape, 1 portrait)
+    check_answers_on_two_threads(lambda name: _answers(engine, scenes[name]), expected, pick, 48)
 
 
 def test_a_threads_change_reaches_a_worker_that_already_ran(model_path: Path, astronaut: np.ndarray) -> None:

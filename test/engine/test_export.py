@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from two_threads import check_answers_on_two_threads
 
 from face_expression.cli.export import main, parse_shape
 from face_expression.core.detections import Detection
@@ -202,24 +202,12 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
     names = sorted(frames)  # astronaut, grace_hopper, zidane: 1, 1 and 2 faces
     expected = {n: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[n])] for n in names}
     assert any(expected.values()), "the frames must hold faces for this to check anything"
-    got: dict[int, list] = {0: [], 1: []}
-    barrier = threading.Barrier(2)
-
-    def worker(k: int) -> None:
-        barrier.wait()
-        for i in range(30):
-            name = names[(i + k) % len(names)]
-            got[k].append((name, [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])]))
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    for k in (0, 1):
-        assert len(got[k]) == 30
-        for name, found in got[k]:
-            assert found == expected[name], f"thread {k}, {name}: {found} != {expected[name]}"
+    check_answers_on_two_threads(
+        lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
+        expected,
+        lambda i, k: names[(i + k) % len(names)],
+        30,
+    )
 
 
 def test_onnx_runtime_threads_sleep_when_idle_unless_asked_to_spin(exports, monkeypatch) -> None:
