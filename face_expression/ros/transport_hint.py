@@ -36,6 +36,7 @@ class LargeFrameWatch:
         self.hinted = False
         self._silent_since: float | None = None
         self._window: _Window | None = None
+        self._last_taken = 0
 
     def _fix(self) -> str:
         return (
@@ -61,23 +62,33 @@ class LargeFrameWatch:
         if publishers == 0:
             self._silent_since, self._window = None, None
             return None
-        if taken == 0:
-            hint = self._silence_hint(now, publishers)
+        large_seen = frame[3] > DEFAULT_SHM_SEGMENT_BYTES
+        if taken == self._last_taken and (taken == 0 or large_seen):
+            # nothing yet, or large frames came and then stopped coming (1920x1080 over UDP: one in
+            # hundreds arrives, too few for the rate check below)
+            hint = self._silence_hint(now, publishers, frame if taken else None)
         else:
             self._silent_since = None
+            hint = None
+        if hint is None and taken:
             hint = self._slow_hint(now, publishers, taken, skipped, busy_s, frame)
+        self._last_taken = taken
         self.hinted = hint is not None
         return hint
 
-    def _silence_hint(self, now: float, publishers: int) -> str | None:
-        """A camera publishes, yet no frame arrived for two windows."""
+    def _silence_hint(
+        self, now: float, publishers: int, last: tuple[int, int, str, int] | None
+    ) -> str | None:
+        """A camera publishes, yet no frame arrived for two windows (``last``: the largest seen before)."""
         self._silent_since = now if self._silent_since is None else self._silent_since
         if now - self._silent_since < 2 * self.window_s:  # a camera may take seconds to open
             return None
+        before = f" (earlier ones were {last[0]}x{last[1]} {last[2]}, {last[3] // 1024} KB)" if last else ""
         return (
             f"no frame arrived on {self.topic} in {now - self._silent_since:.0f} s from {publishers} "
-            f"publisher(s). Frames larger than Fast DDS' default {DEFAULT_SHM_SEGMENT_BYTES // 1024} KB "
-            "shared-memory segment (640x480 rgb8 is 900 KB) travel as fragmented UDP and may never "
+            f"publisher(s){before}. Frames larger than Fast DDS' default "
+            f"{DEFAULT_SHM_SEGMENT_BYTES // 1024} KB shared-memory segment (640x480 rgb8 is 900 KB) "
+            "travel as fragmented UDP and may never "
             f"arrive: {self._fix()}. Also check that the camera's QoS matches image_qos."
         )
 
@@ -92,21 +103,19 @@ class LargeFrameWatch:
     ) -> str | None:
         """Large frames, one camera, most of them lost in transport while this node sat idle."""
         window = self._window
-        if window is None or now - window.t >= self.window_s:
+        if window is None:
             self._window = _Window(now, taken, skipped, busy_s)
-        if window is None or now - window.t < self.window_s:
+            return None
+        if now - window.t < self.window_s:
             return None
         width, height, encoding, nbytes = frame
         got, lost = taken - window.taken, skipped - window.skipped
         sent = got + lost
+        if sent < 10:  # too few to judge: the window grows until a frame's sequence gap shows the rest
+            return None
+        self._window = _Window(now, taken, skipped, busy_s)
         idle = 1.0 - (busy_s - window.busy_s) / (now - window.t)
-        if (
-            nbytes <= DEFAULT_SHM_SEGMENT_BYTES
-            or publishers != 1
-            or sent < 10
-            or got > sent / 2
-            or idle < 0.5
-        ):
+        if nbytes <= DEFAULT_SHM_SEGMENT_BYTES or publishers != 1 or got > sent / 2 or idle < 0.5:
             return None
         return (
             f"{width}x{height} {encoding} frames ({nbytes // 1024} KB) arrive slowly on {self.topic}: "

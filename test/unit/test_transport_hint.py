@@ -53,3 +53,28 @@ def test_frames_arriving_fully_give_no_hint() -> None:
     w = watch()
     for t in range(0, 60, 5):
         assert w.check(float(t), 1, 30 * t, 0, 0.3 * t, VGA) is None
+
+
+def test_large_frames_that_stop_coming_after_a_few_give_the_silence_hint() -> None:
+    """1920x1080 over fragmented UDP: one frame came, then none in 10 s (seen in a full test run)."""
+    w = watch()
+    full_hd = (1920, 1080, "rgb8", 1920 * 1080 * 3)
+    assert all(w.check(float(t), 1, 1, 0, 0.1, full_hd) is None for t in range(0, 11))  # silent from t=1
+    hint = w.check(11.0, 1, 1, 0, 0.1, full_hd)
+    assert hint and "no frame arrived on /camera/image_raw in 10 s" in hint
+    assert "earlier ones were 1920x1080 rgb8" in hint
+
+
+def test_a_rare_large_frame_carrying_a_long_sequence_gap_gives_the_slow_hint() -> None:
+    """Frames 13 s apart: the window grows until a frame's sequence gap shows what was lost."""
+    w = watch()
+    full_hd = (1920, 1080, "rgb8", 1920 * 1080 * 3)
+    assert w.check(0.0, 1, 1, 0, 0.1, full_hd) is None
+    assert w.check(6.0, 1, 1, 0, 0.1, full_hd) is None  # nothing new: too few to judge, not yet silent
+    hint = w.check(13.0, 1, 2, 390, 0.2, full_hd)  # the next frame: 390 lost before it
+    assert hint and "1 of the 391" in hint
+
+
+def test_a_paused_camera_with_small_frames_gets_no_hint() -> None:
+    w = watch()
+    assert all(w.check(float(t), 1, 50, 0, 1.0, SMALL) is None for t in range(0, 60))
