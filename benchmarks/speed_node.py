@@ -212,6 +212,11 @@ def run_node(
                 lat = list(bench.latencies)
             cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (w1 - w0) * 100.0
             received = len(lat)
+            rss_mb = ps.memory_info().rss / 2**20
+            raw_after = 0.0
+            if raw_before:
+                time.sleep(0.5)  # the node answers its last frames (two in flight, one waiting) first
+                raw_after = raw_beside()
             run.results.append(
                 RateResult(
                     rate=name,
@@ -222,11 +227,11 @@ def run_node(
                     dropped=max(sent - received, 0),
                     latency=percentiles(lat),
                     cpu_percent=cpu,
-                    rss_mb=ps.memory_info().rss / 2**20,
+                    rss_mb=rss_mb,
                     publisher_cpu_percent=(pub1.user + pub1.system - pub0.user - pub0.system)
                     / (w1 - w0)
                     * 100.0,
-                    raw_fps_beside=(raw_before + _drained(raw_beside)()) / 2 if raw_before else 0.0,
+                    raw_fps_beside=(raw_before + raw_after) / 2 if raw_before else 0.0,
                 )
             )
     finally:
@@ -237,16 +242,6 @@ def run_node(
             proc.kill()
             proc.wait()
     return run
-
-
-def _drained(measure: Callable[[], float]) -> Callable[[], float]:
-    """``measure`` once the node has answered its last frames (two in flight, one waiting)."""
-
-    def after_drain() -> float:
-        time.sleep(0.5)
-        return measure()
-
-    return after_drain
 
 
 def overload(bench: Bench, node: NodeSpec, hz: float, minutes: float, log: Path) -> dict:

@@ -54,7 +54,7 @@ PARAMETERS: dict[str, tuple[object, str, dict]] = {
 
 
 #: Seconds to wait for subscribers to acknowledge frames (reliable) before going on or exiting.
-END_ACK_TIMEOUT_S = 2.0
+ACK_TIMEOUT_S = 2.0
 
 
 class CameraNode(Node):
@@ -94,7 +94,7 @@ class CameraNode(Node):
             self.finished = True
             self._timer.cancel()
             # the last frames reach the subscribers before the process exits with them
-            self._pub.wait_for_all_acked(Duration(seconds=END_ACK_TIMEOUT_S))
+            self._pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             self.get_logger().info(f"source ended after {self.published} frames")
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_parameter("frame_id").value)
@@ -104,7 +104,7 @@ class CameraNode(Node):
         if self._deliver_each:
             # depth 1: the next frame would replace this one before a reader that is still matching
             # the camera (found under load: 1 of 2 frames arrived) asked for it
-            self._pub.wait_for_all_acked(Duration(seconds=END_ACK_TIMEOUT_S))
+            self._pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
 
     def destroy_node(self) -> None:
         if hasattr(self, "_source"):  # absent when start-up failed (rclpy still destroys the node)

@@ -193,7 +193,7 @@ class DetectorBehaviour:
         self._workers = []
 
     def _parallel_frames(self: Node) -> int:
-        """Worker threads: the parameter, or 2 (auto); the model's slots hold a .pt model to one frame."""
+        """Worker threads: the parameter, or 2 (auto); a model that takes one frame (a GPU) admits one."""
         return frames_at_once(self.get_parameter("parallel_frames").value)
 
     # -- parameters ------------------------------------------------------------------------
