@@ -75,24 +75,41 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def call_service(client, request, what: str, attempts: int = 3, timeout: float = 10.0):
-    """Call a service, sending the request again when no response came in ``timeout`` s.
+def call_service(
+    node,
+    srv_type,
+    name: str,
+    request,
+    attempts: int = 3,
+    timeout: float = 10.0,
+    spin_once: Callable[[float], None] | None = None,
+):
+    """Call service ``name`` from ``node``, sending the request again when no response came in ``timeout`` s.
 
     ``wait_for_service`` can succeed before the server has matched this client's response reader;
-    the response is then lost (seen once in a full run: a set_parameters call never answered). The
-    first response to any of the requests counts. A request that was only slow is applied twice:
-    the same value set twice (a model set twice loads twice, the newest load wins).
+    the response is then lost (seen in full runs: a set_parameters call and a lifecycle get_state
+    call never answered). The first response to any of the requests counts. A request that was only
+    slow is applied twice: callers of services that are not idempotent check the outcome themselves.
+    ``spin_once(seconds)`` spins a node that no background thread spins.
     """
-    futures = []
-    for _ in range(attempts):
-        futures.append(client.call_async(request))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for future in futures:
-                if future.done():
-                    return future.result()
-            time.sleep(0.02)
-    raise AssertionError(f"{what} timed out ({attempts} requests, {timeout:.0f} s each)")
+    client = node.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=30), f"no service {name}"
+        futures = []
+        for _ in range(attempts):
+            futures.append(client.call_async(request))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for future in futures:
+                    if future.done():
+                        return future.result()
+                if spin_once is None:
+                    time.sleep(0.02)
+                else:
+                    spin_once(0.02)
+        raise AssertionError(f"{name} timed out ({attempts} requests, {timeout:.0f} s each)")
+    finally:
+        node.destroy_client(client)
 
 
 class Probe:
@@ -204,8 +221,6 @@ class Probe:
 
     def set_parameter(self, node: str, name: str, value: object) -> tuple[bool, str]:
         """Set one parameter of ``node`` through its service, as ``ros2 param set`` does: (ok, reason)."""
-        client = self.node.create_client(SetParameters, f"/{node}/set_parameters")
-        assert client.wait_for_service(timeout_sec=10)
         pv = ParameterValue()
         if isinstance(value, bool):
             pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
@@ -216,15 +231,12 @@ class Probe:
         else:
             pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
         request = SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)])
-        result = call_service(client, request, f"set_parameters {name}").results[0]
-        self.node.destroy_client(client)
+        result = call_service(self.node, SetParameters, f"/{node}/set_parameters", request).results[0]
         return result.successful, result.reason
 
     def get_parameter(self, node: str, name: str) -> object:
-        client = self.node.create_client(GetParameters, f"/{node}/get_parameters")
-        assert client.wait_for_service(timeout_sec=10)
-        response = call_service(client, GetParameters.Request(names=[name]), f"get_parameters {name}")
-        self.node.destroy_client(client)
+        request = GetParameters.Request(names=[name])
+        response = call_service(self.node, GetParameters, f"/{node}/get_parameters", request)
         return parameter_value_to_python(response.values[0])
 
     def ask(

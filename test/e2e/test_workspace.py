@@ -99,22 +99,39 @@ def shell_env() -> dict[str, str]:
 def run(ws: Path, command: str, timeout: float = 120, source: bool = True) -> subprocess.CompletedProcess:
     """``command`` in bash in the workspace, after ``source install/setup.bash`` unless not yet built."""
     script = f"{SOURCE} && {command}" if source else command
-    return subprocess.run(
+    proc = subprocess.Popen(
         ["bash", "-c", script],
         cwd=ws,
         env=shell_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,  # on a timeout the whole group goes, not only bash
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
-def ask_node(ws: Path, command: str, timeout: float = 45) -> str:
-    """A ``ros2 param``/``ros2 node`` query, repeated while discovery has not yet found the node."""
+def ask_node(ws: Path, command: str, timeout: float = 60, attempt: float = 20) -> str:
+    """A ``ros2 param``/``ros2 node``/``ros2 service`` query, repeated while it cannot succeed yet.
+
+    Repeated while discovery has not found the node, and when one attempt hangs: these commands
+    wait for a service response without a time limit, and a response sent before the node matched
+    the command's fresh client is lost.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        result = run(ws, command, timeout=timeout)
+        try:
+            result = run(ws, command, timeout=attempt)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                raise
+            continue
         if result.returncode == 0 or "Node not found" not in result.stderr or time.monotonic() > deadline:
             return ok(result)
         time.sleep(0.5)
@@ -363,7 +380,7 @@ def test_webcam_launch_with_the_lifecycle_detector_autostarts_it_to_active(
     launch = start(background, workspace, f"{WEBCAM} lifecycle:=true", tmp_path / "launch.log")
     launch.wait_for("listening on /camera/image_raw")
     get_state = "ros2 service call /face_expression_detector/get_state lifecycle_msgs/srv/GetState"
-    state = ok(run(workspace, get_state))
+    state = ask_node(workspace, get_state)
     assert "label='active'" in state, state
     assert faces_in(ok(run(workspace, ECHO, timeout=60)))
     assert_clean_exit(launch, launched=2)

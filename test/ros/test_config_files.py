@@ -24,6 +24,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
+from ros_probe import call_service
 
 from face_expression.core.resources import DEFAULT_MODEL_NAME
 from face_expression.ros import camera_node, detector_node
@@ -171,20 +172,18 @@ def client_node(domain_id: int) -> Iterator[Node]:
     rclpy.try_shutdown(context=context)
 
 
-def remote_parameters(node: Node, target: str, names: list[str], timeout: float = 20.0) -> dict[str, object]:
+def remote_parameters(node: Node, target: str, names: list[str]) -> dict[str, object]:
     """Values the running node reports through its get_parameters service."""
-    client = node.create_client(GetParameters, f"{target}/get_parameters")
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
     try:
-        assert client.wait_for_service(timeout_sec=timeout), f"{target}/get_parameters not available"
-        future = client.call_async(GetParameters.Request(names=names))
-        executor = SingleThreadedExecutor(context=node.context)
-        executor.add_node(node)
-        executor.spin_until_future_complete(future, timeout_sec=timeout)
-        executor.remove_node(node)
-        assert future.done(), f"{target}/get_parameters did not answer"
-        return {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
+        request = GetParameters.Request(names=names)
+        response = call_service(
+            node, GetParameters, f"{target}/get_parameters", request, spin_once=executor.spin_once
+        )
     finally:
-        node.destroy_client(client)
+        executor.remove_node(node)
+    return {n: parameter_value_to_python(v) for n, v in zip(names, response.values)}
 
 
 def write_params(path: Path, params: dict[str, object]) -> Path:
