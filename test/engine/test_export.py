@@ -223,6 +223,16 @@ def test_onnx_runtime_threads_sleep_when_idle_unless_asked_to_spin(exports, monk
     assert spinning(ExpressionDetector(cfg)) == "1"
 
 
+def test_onnx_runtime_sessions_share_one_memory_arena(exports) -> None:
+    """Every session (the second one overlapping frames use too) draws from the process's one arena."""
+    cfg = InferenceConfig(
+        model=str(exports["onnx_480x640"]), conf_threshold=CONF, expression_classifier="", threads=2
+    )
+    engine = ExpressionDetector(cfg)
+    assert engine.backend.onnx_session_config("session.use_env_allocators") == "1"
+    assert engine(np.zeros((480, 640, 3), np.uint8)) == []
+
+
 def test_camera_shape_and_shape_parsing() -> None:
     assert camera_shape(640, 640, 480) == (480, 640)
     assert camera_shape(416, 640, 480) == (320, 416)
