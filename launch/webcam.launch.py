@@ -16,9 +16,9 @@ camera_driver:
            a file or folder; otherwise the camera ends with it)
   none     no camera: the detector reads image_topic, published by something else
 video_device, pixel_format, image_width, image_height, framerate (and loop) override the camera's
-params file; the detector arguments (params_file, model, device, hri, lifecycle, autostart, log_level,
-rviz) are those of
-robot.launch.py, which this file includes.
+params file; the detector arguments (image_topic, params_file, model, device, hri, lifecycle,
+autostart, log_level, rviz_config) are declared by robot.launch.py, which this file includes; rviz
+defaults to true here.
 """
 
 from __future__ import annotations
@@ -111,21 +111,14 @@ def generate_launch_description() -> LaunchDescription:
         emulate_tty=True,
     )
 
+    # The detector's own arguments (params_file, model, device, hri, lifecycle, ...) are declared
+    # once, in robot.launch.py: values given to this file reach it as launch configurations.
     detector = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "robot.launch.py"])),
         launch_arguments={
             "namespace": "",
-            "image_topic": LaunchConfiguration("image_topic"),
-            "params_file": LaunchConfiguration("params_file"),
-            "model": LaunchConfiguration("model"),
-            "device": LaunchConfiguration("device"),
-            "hri": LaunchConfiguration("hri"),
-            "lifecycle": LaunchConfiguration("lifecycle"),
-            "autostart": LaunchConfiguration("autostart"),
-            "log_level": LaunchConfiguration("log_level"),
             "use_sim_time": "false",
             "rviz": LaunchConfiguration("rviz"),
-            "rviz_config": LaunchConfiguration("rviz_config"),
         }.items(),
     )
 
@@ -156,11 +149,6 @@ def generate_launch_description() -> LaunchDescription:
                 description="opencv: start a video file or image folder again at its end.",
             ),
             DeclareLaunchArgument(
-                "image_topic",
-                default_value="camera/image_raw",
-                description="Topic the detector reads (set it with camera_driver:=none).",
-            ),
-            DeclareLaunchArgument(
                 "usb_cam_params_file",
                 default_value=PathJoinSubstitution([config, "usb_cam.yaml"]),
                 description="usb_cam parameter file.",
@@ -171,47 +159,10 @@ def generate_launch_description() -> LaunchDescription:
                 description="Parameter file of the opencv camera node.",
             ),
             DeclareLaunchArgument(
-                "params_file",
-                default_value=PathJoinSubstitution([config, "detector.yaml"]),
-                description="Detector parameter file.",
-            ),
-            DeclareLaunchArgument(
-                "model", default_value="", description="Model file; '' = keep params_file's value."
-            ),
-            DeclareLaunchArgument(
-                "device", default_value="", description="Inference device; '' = keep params_file's value."
-            ),
-            DeclareLaunchArgument(
-                "hri", default_value="", description="ROS4HRI faces; '' = keep params_file's value."
-            ),
-            DeclareLaunchArgument(
-                "lifecycle",
-                default_value="false",
-                choices=["true", "false", "True", "False"],
-                description="Start the managed (lifecycle) detector instead of the plain one.",
-            ),
-            DeclareLaunchArgument(
-                "autostart",
-                default_value="true",
-                choices=["true", "false", "True", "False"],
-                description="With lifecycle:=true: configure and activate it at once.",
-            ),
-            DeclareLaunchArgument(
-                "log_level",
-                default_value="info",
-                choices=["debug", "info", "warn", "error", "fatal"],
-                description="Logging level of the detector.",
-            ),
-            DeclareLaunchArgument(
                 "rviz",
                 default_value="true",
                 choices=["true", "false", "True", "False"],
-                description="Open RViz on /annotated_image.",
-            ),
-            DeclareLaunchArgument(
-                "rviz_config",
-                default_value=PathJoinSubstitution([config, "face_expression.rviz"]),
-                description="RViz configuration file.",
+                description="Open RViz on /annotated_image (robot.launch.py's default is false).",
             ),
             usb_cam,
             opencv_camera,

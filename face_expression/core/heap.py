@@ -1,44 +1,38 @@
-"""Large freed buffers go back to the OS, so a node's RSS follows the frames in flight, not its peak.
+"""Freed memory goes back to the OS, so a node's RSS follows the frames in flight, not its peak.
 
-glibc serves blocks from 128 KiB up with mappings of their own, unmapped when freed, but raises
-that threshold to the size of every such block freed (up to 32 MiB). After the first frame, each
-0.9 MB camera frame and 3.7 MB input tensor then comes from the heap of whichever thread asked,
-and the pages of freed ones stay with the process. Measured with the ONNX model at 480x640 under
-2x overload (benchmarks/speed.py): RSS 260 MB, 234 MB with the threshold held at 128 KiB.
-PyTorch allocates and frees its tensors at every layer; it keeps glibc's heap (up to 32 MiB).
+glibc serves large blocks with mappings of their own at first, but raises that threshold to the
+size of every such block freed (up to 32 MiB). After the first frames, each 0.9 MB camera frame
+and 3.7 MB input tensor comes from the heap of whichever thread asked, and the pages of freed
+ones stay with the process. Holding the threshold at 128 KiB gave them back (ONNX at 480x640
+under 2x overload: RSS 260 -> 244 MB) but paid a mapping and its page faults for every frame:
+OpenVINO's node/raw fell from 0.93-1.11 to 0.72-0.92, latency at 15 Hz rose 2-8 ms. Trimming the
+heap once a second (:func:`trim`) returns the same pages at a fraction of that.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-RETURNED_FROM = 128 * 1024  # glibc's initial threshold, held
-KEPT_UP_TO = 32 * 1024 * 1024  # glibc's ceiling for the threshold it raises itself (64-bit)
-
-_lock = threading.Lock()
-_returning = False  # whether this process holds the threshold at RETURNED_FROM
+from collections.abc import Callable
+from functools import cache
 
 
-def return_large_frees(enabled: bool) -> bool:
-    """Hold glibc's threshold for own mappings at 128 KiB (True) or at 32 MiB (False).
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
-    ``False`` undoes an earlier ``True`` (a model swap from an export to a ``.pt``) by holding it
-    at 32 MiB, where glibc's own raising ends; without one it changes nothing, and glibc keeps
-    adjusting the threshold itself. Returns whether the threshold is held at 128 KiB now; always
-    False where the C library has no ``mallopt`` (not glibc).
+
+def trim() -> bool:
+    """Return the free pages of every malloc arena to the OS; False where that is not possible.
+
+    Costs about a millisecond with a few hundred MB of heap, off the GIL (a ctypes call).
     """
-    global _returning
-    with _lock:
-        if enabled == _returning:
-            return _returning
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):
-            return _returning
-        if mallopt(M_MMAP_THRESHOLD, RETURNED_FROM if enabled else KEPT_UP_TO) == 1:
-            _returning = enabled
-        return _returning
+    malloc_trim = _malloc_trim()
+    if malloc_trim is None:
+        return False
+    malloc_trim(0)
+    return True

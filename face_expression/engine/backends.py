@@ -23,7 +23,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from face_expression.core import heap
 from face_expression.engine import offline
 from face_expression.engine.config import ModelError
 from face_expression.engine.devices import torch_device
@@ -252,7 +251,6 @@ class Backend:
                 "model (train one with face-expression-train)."
             )
         self._auto.eval()
-        heap.return_large_frees(False)  # PyTorch frees tensors at every layer: keep them in the heap
 
     @property
     def task(self) -> str | None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from face_expression.core import heap
 from face_expression.core.per_thread import PerThread
 from face_expression.core.yolo_decode import head_classes
 from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError
@@ -163,7 +162,6 @@ class LeanBackend:
                 "Ultralytics model; export it again with face-expression-export."
             ) from exc
         self._check_detect_head()
-        heap.return_large_frees(True)  # frames and input tensors freed go back to the OS
 
     # -- loading ----------------------------------------------------------------------------
     def _model_file(self) -> Path:

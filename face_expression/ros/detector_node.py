@@ -31,6 +31,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from face_expression.core import heap
 from face_expression.core.drawing import annotate
 from face_expression.core.geometry import MIN_FRAME_SIDE, too_small
 from face_expression.core.health import BusyTime, HealthMonitor
@@ -94,7 +95,7 @@ class DetectorBehaviour:
         # frame numbers, never reset: a result older than the last published one is dropped
         self._taken = self._published = 0
         self._skipped_seen = 0
-        self._qos_timer = self._watch_timer = None
+        self._qos_timer = self._watch_timer = self._trim_timer = None
         self._topic = self.resolve_topic_name(default_topic(self, "image", DEFAULT_IMAGE_TOPIC))
         self._load_after_set: InferenceConfig | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -142,6 +143,7 @@ class DetectorBehaviour:
         self._largest_frame = (0, 0, "", 0)  # width, height, encoding, bytes
         self._frame_watch = LargeFrameWatch(self._topic, str(large_frames_profile_path()))
         self._watch_timer = self.create_timer(1.0, self._watch_transport)
+        self._trim_timer = self.create_timer(1.0, self._give_back_memory)
         self._stop.clear()
         self._workers = [
             threading.Thread(target=self._run, name=f"inference-{i}", daemon=True)
@@ -161,10 +163,10 @@ class DetectorBehaviour:
     def _deactivate(self: Node) -> None:
         """Stop processing and release the subscription (and the GPU's cached memory)."""
         self._stop_worker()
-        for timer in (self._qos_timer, self._watch_timer):
+        for timer in (self._qos_timer, self._watch_timer, self._trim_timer):
             if timer is not None:
                 self.destroy_timer(timer)
-        self._qos_timer = self._watch_timer = None
+        self._qos_timer = self._watch_timer = self._trim_timer = None
         if self.frames is not None:
             self.frames.close()
             self.frames = None
@@ -282,6 +284,15 @@ class DetectorBehaviour:
         self.frames.resubscribe(qos)
         self._sub_mode = mode
         self.get_logger().info(f"image_qos auto: subscribing {mode} to {self._topic}")
+
+    def _give_back_memory(self: Node) -> None:
+        """Freed frames and tensors back to the OS once a second, for exports on the CPU (core/heap.py).
+
+        PyTorch's models keep glibc's heap as it is: PyTorch allocates anew at every layer.
+        """
+        swap = self._detector
+        if swap is not None and not swap.detector.uses_ultralytics:
+            heap.trim()
 
     def _watch_transport(self: Node) -> None:
         """One hint when large frames arrive slowly or not at all (ros/transport_hint.py)."""
