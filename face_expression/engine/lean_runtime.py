@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import os
 import threading
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +42,38 @@ def stored_openvino_precision(model) -> str | None:
     return model.get_rt_info(OV_PRECISION_KEY).astype(str) if model.has_rt_info(OV_PRECISION_KEY) else None
 
 
-def compile_openvino(xml: Path, threads: int | None = None, precision: str | None = None):
-    """Compile an OpenVINO IR for low latency on the CPU: thread count and the stored (or given) precision."""
+@cache
+def _openvino_core():
     import openvino as ov
 
-    core = ov.Core()
-    model = core.read_model(str(xml))
+    return ov.Core()
+
+
+def read_openvino(xml: Path):
+    """An OpenVINO IR read once, to compile it more than once (its weights file is mapped once)."""
+    return _openvino_core().read_model(str(xml))
+
+
+def compile_openvino(
+    model, threads: int | None = None, precision: str | None = None, streams: int | None = None
+):
+    """Compile an OpenVINO IR (its .xml path, or a model from :func:`read_openvino`) on the CPU.
+
+    Thread count and the stored (or given) precision; for low latency (one stream, all
+    ``threads`` on each request), or with ``streams``, that many requests at once, the threads
+    split between them.
+    """
+    if isinstance(model, (str, Path)):
+        model = read_openvino(Path(model))
     config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+    if streams:
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     precision = precision or stored_openvino_precision(model)
     if precision:
         config["INFERENCE_PRECISION_HINT"] = precision
-    return core.compile_model(model, "CPU", config)
+    return _openvino_core().compile_model(model, "CPU", config)
 
 
 _arena_lock = threading.Lock()
@@ -173,13 +193,13 @@ class LeanBackend:
         return xml[0]
 
     def _load(self, threads: int) -> None:
-        self._crowded = None  # the session for overlapping calls, built when calls first overlap
+        self._crowded = None  # the runtime for overlapping calls, built when calls first overlap
         if self.format == "onnx":
             # the bytes checked at load (model card), for that session: the file may change meanwhile
             model = self.path.read_bytes()
             self._crowded_source = model if self.splits_threads else None
             session = onnx_cpu_session(model, threads)
-            self._session = session
+            self._session = self._runtime = session
             self._input_name = session.get_inputs()[0].name
             self._output_name = session.get_outputs()[0].name
             self.input_shape = list(session.get_inputs()[0].shape)
@@ -187,10 +207,11 @@ class LeanBackend:
             if not hasattr(self, "metadata"):
                 self.metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
         else:
-            compiled = compile_openvino(self._model_file(), threads)
+            self._ov_model = read_openvino(self._model_file())
+            compiled = compile_openvino(self._ov_model, threads)
             self._compiled = compiled
             # one infer request per calling thread: a request serves one call at a time
-            self._requests = PerThread(compiled.create_infer_request)
+            self._runtime = PerThread(compiled.create_infer_request)
             self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
             self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
             if not hasattr(self, "metadata"):
@@ -272,46 +293,57 @@ class LeanBackend:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
 
-        Safe to call from several threads at once: each thread has its own OpenVINO infer request,
-        and on ONNX Runtime a call that starts while another runs uses a second session with
-        ``crowded_threads`` (:attr:`splits_threads`). A frame alone keeps all ``threads``.
+        Safe to call from several threads at once. A frame alone runs on all ``threads``; a call
+        that starts while another runs uses a second runtime with ``crowded_threads`` per frame
+        (:attr:`splits_threads`). OpenVINO gives each calling thread its own infer request.
         """
-        if self.format != "onnx":
-            return self._requests.get().infer([images], share_inputs=True)[0]
         with self._lock:
             self._running += 1
             crowded = self._running > 1 and self.splits_threads
         try:
-            session = self._crowded_session() if crowded else self._session
-            return session.run([self._output_name], {self._input_name: images})[0]
+            runtime = self._crowded_runtime() if crowded else self._runtime
+            if self.format == "onnx":
+                return runtime.run([self._output_name], {self._input_name: images})[0]
+            return runtime.get().infer([images], share_inputs=True)[0]
         finally:
             with self._lock:
                 self._running -= 1
 
-    def _crowded_session(self):
-        """The session for overlapping calls, built on first need; the main one if that fails."""
+    def _crowded_runtime(self):
+        """The runtime for overlapping calls, built on first need; the main one if that fails.
+
+        ONNX Runtime: a second session with ``crowded_threads``. OpenVINO: a second compiled model
+        with ``threads / crowded_threads`` streams, so the overlapping requests run side by side
+        (requests on one low-latency stream take turns).
+        """
         with self._build_lock:
             if self._crowded is None:
                 try:
-                    self._crowded = onnx_cpu_session(self._crowded_source, self.crowded_threads)
-                except Exception:  # out of memory, say: overlapping frames share the main session
-                    self._crowded = self._session
+                    if self.format == "onnx":
+                        self._crowded = onnx_cpu_session(self._crowded_source, self.crowded_threads)
+                    else:
+                        streams = max(2, self.threads // self.crowded_threads)
+                        compiled = compile_openvino(self._ov_model, self.threads, streams=streams)
+                        self._crowded = PerThread(compiled.create_infer_request)
+                except Exception:  # out of memory, say: overlapping frames share the main runtime
+                    self._crowded = self._runtime
                 self._crowded_source = None
             return self._crowded
 
     @property
     def splits_threads(self) -> bool:
-        """Whether overlapping calls get their own runtime with fewer threads (ONNX Runtime only).
+        """Whether overlapping calls get a runtime of their own with fewer threads per frame.
 
         Measured on 2 cores (engine alone, imgsz 320, benchmarks/results/realtime.md): ONNX Runtime
         answered 117 frames/s with two frames at once, the overlapping one on 1 thread, against 82
-        with one 2-thread frame at a time; OpenVINO answered fewer with a second 1-thread compiled
-        model (91 against 133 in a first run), as each compiled model keeps its own CPU threads, so
-        OpenVINO's overlapping calls share one compiled model (a request each). All frames that
-        overlap share the second session: on 2 cores its one thread runs in each caller; larger
-        machines are not measured.
+        with one 2-thread frame at a time. OpenVINO: two requests on its low-latency compiled model
+        take turns on its one stream; a second compiled model with two 1-thread streams runs them
+        side by side (engine alone, two callers: 193 against 162 frames/s at 256x320, 117 against
+        108 at 320x416, 53 against 46 at 480x640, 2026-12-02). A second compiled model with one 1-thread
+        stream was worse (91 against 133 frames/s): its requests took turns too.
+        All frames that overlap share the second runtime; larger machines are not measured.
         """
-        return self.format == "onnx" and self.crowded_threads != self.threads
+        return self.crowded_threads != self.threads
 
 
 def _partial_shape(shape) -> list:
