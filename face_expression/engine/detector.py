@@ -122,11 +122,12 @@ class ExpressionDetector:
         """Whether frames may be detected on several threads at once.
 
         ONNX Runtime sessions and OpenVINO compiled models (one infer request per thread) take
-        concurrent calls. A PyTorch model on the CPU does too: the engine calls the module itself
-        (not Ultralytics' predictor, which is not thread-safe), frames of one input shape at a time
-        (core/shape_gate.py). Each thread then runs on its own cores: on 2 cores two frames at once
-        on 1 thread each made 61-69 frames/s against 32-37 for one at a time (YOLOv5n at 320;
-        benchmarks/results/realtime.md).
+        concurrent calls; overlapping ones run on a second session / compiled model with the threads
+        split between them (engine/lean_runtime.py). A PyTorch model on the CPU does too: the engine
+        calls the module itself (not Ultralytics' predictor, which is not thread-safe), frames of one
+        input shape at a time (core/shape_gate.py). Each thread then runs on its own cores: on 2
+        cores two frames at once on 1 thread each made 61-69 frames/s against 32-37 for one at a
+        time (YOLOv5n at 320; benchmarks/results/realtime.md).
         Other models on Ultralytics' backends (exports on a GPU) and CUDA take one frame at a time.
         """
         return not self.uses_ultralytics or (self.format == "pt" and self.cfg.device == "cpu")

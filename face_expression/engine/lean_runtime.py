@@ -44,13 +44,20 @@ def stored_openvino_precision(model) -> str | None:
 
 @cache
 def _openvino_core():
+    """One OpenVINO Core that reads weights files into memory instead of mapping them.
+
+    A mapped weights file ties the model to the file: an export rewritten in place while the node
+    runs would change (or, truncated, crash) a second compiled model built later from it.
+    """
     import openvino as ov
 
-    return ov.Core()
+    core = ov.Core()
+    core.set_property({"ENABLE_MMAP": False})
+    return core
 
 
 def read_openvino(xml: Path):
-    """An OpenVINO IR read once, to compile it more than once (its weights file is mapped once)."""
+    """An OpenVINO IR read once, to compile it more than once (one copy of its weights)."""
     return _openvino_core().read_model(str(xml))
 
 
@@ -87,7 +94,9 @@ def shared_cpu_arena() -> bool:
     YOLOv5n at 480x640 (ONNX Runtime 1.32, two sessions running frames at once, as the engine does
     when frames overlap): 123 MB for both sessions with their own arenas and memory patterns, 100
     MB sharing one arena that grows by what is asked, 94 MB without memory patterns too; the same
-    frames per second. False where this onnxruntime cannot (sessions then keep their own).
+    frames per second. The price: the shared arena keeps its peak for the life of the process, also
+    after a session is gone (a swapped or cleaned-up model); the next session reuses it. False
+    where this onnxruntime cannot (sessions then keep their own).
     """
     global _shared_arena
     import onnxruntime as ort
@@ -193,6 +202,10 @@ class LeanBackend:
         return xml[0]
 
     def _load(self, threads: int) -> None:
+        with self._build_lock:  # not while a runtime for overlapping calls is being built
+            self._load_runtimes(threads)
+
+    def _load_runtimes(self, threads: int) -> None:
         self._crowded = None  # the runtime for overlapping calls, built when calls first overlap
         if self.format == "onnx":
             # the bytes checked at load (model card), for that session: the file may change meanwhile
@@ -283,6 +296,11 @@ class LeanBackend:
             with self._lock:
                 self.threads, self.crowded_threads = threads, crowded_threads
             self._load(threads)
+
+    @property
+    def crowded_runtime_ready(self) -> bool:
+        """Whether overlapping calls have had a runtime of their own built (not the fallback)."""
+        return self._crowded is not None and self._crowded is not self._runtime
 
     def onnx_session_config(self, key: str) -> str | None:
         """A config entry of the ONNX Runtime session (None for OpenVINO)."""

@@ -53,8 +53,8 @@ PARAMETERS: ParameterTable = {
         "models (PyTorch; 1 on 2 cores, as Ultralytics' own default). Measured on 2 cores beside a 60 Hz "
         "camera process (benchmarks/results/realtime.md): PyTorch answered 33-35 frames/s on 1 thread "
         "against 21-25 on 2; ONNX Runtime and OpenVINO are faster on all cores (engine alone 82 against 54 "
-        "and 145 against 99 frames/s). With ONNX Runtime a frame that starts while another runs "
-        "(parallel_frames) gets half of them; PyTorch with parallel_frames above 1 runs every frame, "
+        "and 145 against 99 frames/s). With ONNX Runtime and OpenVINO a frame that starts while another "
+        "runs (parallel_frames) gets half of them; PyTorch with parallel_frames above 1 runs every frame, "
         "alone or not, on threads / parallel_frames (at least 1). Idle threads sleep instead of spinning.",
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
@@ -65,8 +65,9 @@ PARAMETERS: ParameterTable = {
         "When the camera outruns the model, a second frame keeps the cores busy while the first one's "
         "threads wait on each other (engine alone on 2 cores at 320: ONNX Runtime 103-117 against "
         "55-82 frames/s, PyTorch on 1 thread per frame 61-69 against 32-37; beside a 60 Hz camera "
-        "PyTorch answered 41-51 against 33; benchmarks/results/realtime.md and speed.md); with ONNX "
-        "Runtime a frame alone still gets all threads. "
+        "PyTorch answered 41-51 against 33; OpenVINO, overlapping frames on two 1-thread streams, 193 "
+        "against 162; benchmarks/results/realtime.md and speed.md); with ONNX Runtime and OpenVINO a "
+        "frame alone still gets all threads. "
         "Results are always published in frame order.",
         {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=8, step=1)]},
     ),
