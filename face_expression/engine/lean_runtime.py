@@ -212,7 +212,7 @@ class LeanBackend:
             model = self.path.read_bytes()
             self._crowded_source = model if self.splits_threads else None
             session = onnx_cpu_session(model, threads)
-            self._session = self._runtime = session
+            self._runtime = session
             self._input_name = session.get_inputs()[0].name
             self._output_name = session.get_outputs()[0].name
             self.input_shape = list(session.get_inputs()[0].shape)
@@ -222,7 +222,6 @@ class LeanBackend:
         else:
             self._ov_model = read_openvino(self._model_file())
             compiled = compile_openvino(self._ov_model, threads)
-            self._compiled = compiled
             # one infer request per calling thread: a request serves one call at a time
             self._runtime = PerThread(compiled.create_infer_request)
             self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
@@ -306,7 +305,7 @@ class LeanBackend:
         """A config entry of the ONNX Runtime session (None for OpenVINO)."""
         if self.format != "onnx":
             return None
-        return self._session.get_session_options().get_session_config_entry(key)
+        return self._runtime.get_session_options().get_session_config_entry(key)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
