@@ -59,6 +59,9 @@ def test_onnx_node_runs_two_frames_at_once_and_answers_in_frame_order(lean_node,
     proc, probe = lean_node
     assert "2 frame(s) at once" in proc.output()
     frames = [cv2.resize(cv2.imread(str(p.path)), (640, 480)) for p in photos.values()]
+    # the node must already receive our frames: seeing its subscription only says that our side
+    # discovered it (one clean-clone run flooded before the node had discovered us: 1 answer of 150)
+    probe.ask(frames[0], (6999, 0))
     for i in range(150):  # faces and face counts vary, so two frames at once take different times
         probe.send(frames[i % len(frames)], (7000, i))
         time.sleep(0.004)  # about 250 Hz: faster than the model, frames overlap
