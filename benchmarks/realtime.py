@@ -332,6 +332,18 @@ def startup(args, col: Collector, work: Path, models: dict[str, Path]) -> list[d
     return rows
 
 
+def announcement_period() -> str:
+    """The discovery announcement period the large-frames profile sets (start-up depends on it)."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"d": "http://www.eprosima.com"}
+    lease = ET.parse(speed.DDS_PROFILE).find(".//d:leaseAnnouncement", ns)
+    if lease is None:
+        return "3 s (Fast DDS default)"
+    sec = float(lease.findtext("d:sec", "0", ns)) + float(lease.findtext("d:nanosec", "0", ns)) / 1e9
+    return f"{sec:g} s"
+
+
 def core_speed_ms() -> float:
     """CPU ms this thread needs for a fixed piece of Python work (the best of five).
 
@@ -508,7 +520,9 @@ def _threads_table(sec: dict) -> list[str]:
 def _startup_table(sec: dict) -> list[str]:
     out = [
         "Process start to the first detections received here (the camera already publishing at 30 Hz); "
-        "RSS after 10 s of frames; the node's own first-frame line.",
+        "RSS after 10 s of frames; the node's own first-frame line. "
+        f"Discovery: ROS_AUTOMATIC_DISCOVERY_RANGE={sec.get('discovery_range', 'LOCALHOST')}, "
+        f"announcements every {sec.get('announcement_period', '?')} (the profile's).",
         "",
         "| backend | first detection s | RSS MB | node says |",
         "| --- | --- | --- | --- |",
@@ -685,7 +699,11 @@ def main(argv: list[str] | None = None) -> int:
                     rows=thread_sweep(args, col, args.work, models),
                 )
             elif command == "startup":
-                section.update(rows=startup(args, col, args.work, models))
+                section.update(
+                    rows=startup(args, col, args.work, models),
+                    discovery_range=os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"],
+                    announcement_period=announcement_period(),
+                )
             else:
                 soak_model = exports[args.soak_backend, args.imgsz]
                 minutes = args.minutes * len(args.soak_rates) if len(args.minutes) == 1 else args.minutes

@@ -280,6 +280,11 @@ class Backend:
     def fp16(self) -> bool:
         return bool(self._auto.fp16)
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model, for /diagnostics."""
+        return f"Ultralytics AutoBackend ({self.format})"
+
     def fixed_input_shape(self) -> tuple[int, int] | None:
         """(h, w) for exported models (ONNX, OpenVINO), which take the shape they were exported at."""
         meta = self._auto.metadata

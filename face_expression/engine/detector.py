@@ -284,7 +284,6 @@ class ExpressionDetector:
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""
-        import cv2
 
         h, w = image_bgr.shape[:2]
         if too_small(w, h):
@@ -292,15 +291,15 @@ class ExpressionDetector:
         lb = self.input_geometry(w, h)
         buffers = self._buffers.get()
         buffers.bgr = lb.apply(image_bgr, buffers.bgr)
-        if buffers.rgb is None or buffers.rgb.shape != buffers.bgr.shape:
-            buffers.rgb = np.empty_like(buffers.bgr)
-        cv2.cvtColor(buffers.bgr, cv2.COLOR_BGR2RGB, dst=buffers.rgb)  # Ultralytics models are trained on RGB
         cfg = self.cfg
         if self.uses_ultralytics:
-            det = self._ultralytics_detect(buffers)
+            det = self._ultralytics_detect(self._to_rgb(buffers))
         else:
             backend = self._backend
-            out = backend(self._cpu_input(buffers, channels_last=False))
+            if backend.takes_bgr_uint8:  # OpenVINO converts inside the model
+                out = backend(buffers.bgr[None])
+            else:
+                out = backend(self._cpu_input(self._to_rgb(buffers), channels_last=False))
             det = decode_detect_head(
                 out, cfg.conf_threshold, cfg.iou_threshold, cfg.agnostic_nms, cfg.max_det, backend.end2end
             )
@@ -310,6 +309,16 @@ class ExpressionDetector:
         if self._refined_ids is not None:
             detections = self.classifier.refine(image_bgr, detections, self._refined_ids)
         return detections
+
+    @staticmethod
+    def _to_rgb(buffers: _Buffers) -> _Buffers:
+        """Fill ``buffers.rgb`` from the letterboxed BGR frame: Ultralytics models are trained on RGB."""
+        import cv2
+
+        if buffers.rgb is None or buffers.rgb.shape != buffers.bgr.shape:
+            buffers.rgb = np.empty_like(buffers.bgr)
+        cv2.cvtColor(buffers.bgr, cv2.COLOR_BGR2RGB, dst=buffers.rgb)
+        return buffers
 
     def _ultralytics_detect(self, buffers: _Buffers) -> np.ndarray:
         """Ultralytics' backend and NMS: an Nx6 array (x1, y1, x2, y2, score, class) in input pixels."""

@@ -13,11 +13,13 @@ from __future__ import annotations
 import ast
 import os
 import threading
+import time
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from face_expression.core.load_mode import LoadMode
 from face_expression.core.per_thread import PerThread
 from face_expression.core.yolo_decode import head_classes
 from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError
@@ -81,6 +83,24 @@ def compile_openvino(
     if precision:
         config["INFERENCE_PRECISION_HINT"] = precision
     return _openvino_core().compile_model(model, "CPU", config)
+
+
+def with_bgr_uint8_input(model):
+    """``model`` taking the letterboxed frame as it is: 1xHxWx3 uint8 BGR.
+
+    OpenVINO then does the conversion to the exported input (RGB, float 0..1, 1x3xHxW) inside
+    the compiled model. Done in numpy it cost a transposing pass over the frame and a float32
+    copy per calling thread (3.7 MB each at 480x640).
+    """
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    inp = ppp.input()
+    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    inp.model().set_layout(ov.Layout("NCHW"))
+    inp.preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+    return ppp.build()
 
 
 _arena_lock = threading.Lock()
@@ -182,6 +202,10 @@ class LeanBackend:
         self._running = 0  # calls in progress
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
+        self._generation = 0  # bumped by every load: a model built for an older one is not used
+        self.load_mode = LoadMode()  # OpenVINO: low-latency model or streams (see _follow_load)
+        self._switching = False  # an OpenVINO model for the other mode is being compiled
+        self._ov_streams = False  # OpenVINO: the model in place has streams (else low latency)
         try:
             self._load(threads)
         except Exception as exc:  # every failure of the runtime becomes one clear message
@@ -206,7 +230,9 @@ class LeanBackend:
             self._load_runtimes(threads)
 
     def _load_runtimes(self, threads: int) -> None:
-        self._crowded = None  # the runtime for overlapping calls, built when calls first overlap
+        self._generation += 1
+        self.load_mode = self.load_mode.fresh()  # other threads: other timings
+        self._crowded = None  # ONNX: the session for overlapping calls, built when calls first overlap
         if self.format == "onnx":
             # the bytes checked at load (model card), for that session: the file may change meanwhile
             model = self.path.read_bytes()
@@ -220,11 +246,13 @@ class LeanBackend:
             if not hasattr(self, "metadata"):
                 self.metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
         else:
-            self._ov_model = read_openvino(self._model_file())
+            model = read_openvino(self._model_file())
+            self.input_shape = _partial_shape(model.input(0).get_partial_shape())  # as exported: NCHW
+            self._ov_model = with_bgr_uint8_input(model)
             compiled = compile_openvino(self._ov_model, threads)
             # one infer request per calling thread: a request serves one call at a time
             self._runtime = PerThread(compiled.create_infer_request)
-            self.input_shape = _partial_shape(compiled.input(0).get_partial_shape())
+            self._ov_streams = False  # the low-latency model (one stream); see _follow_load
             self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
             if not hasattr(self, "metadata"):
                 self.metadata = parse_metadata(_openvino_metadata(self.path))
@@ -298,8 +326,24 @@ class LeanBackend:
 
     @property
     def crowded_runtime_ready(self) -> bool:
-        """Whether overlapping calls have had a runtime of their own built (not the fallback)."""
-        return self._crowded is not None and self._crowded is not self._runtime
+        """Whether overlapping calls run on a runtime of their own: ONNX Runtime's second session,
+        OpenVINO's model with several streams (in place of the low-latency one)."""
+        if self.format == "onnx":
+            return self._crowded is not None and self._crowded is not self._runtime
+        return self._ov_streams
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model and how, for /diagnostics: OpenVINO says which model is in place."""
+        if self.format == "onnx":
+            crowded = f"; a frame overlapping another: {self.crowded_threads}" if self.splits_threads else ""
+            return f"ONNX Runtime, {self.threads} thread(s) per frame{crowded}"
+        load = self.load_mode.load
+        now = f" (load {load:.2f})" if load is not None and self.splits_threads else ""
+        if self._ov_streams:
+            streams = max(2, self.threads // self.crowded_threads)
+            return f"OpenVINO, {streams} streams of {self.crowded_threads} thread(s){now}"
+        return f"OpenVINO, low latency: {self.threads} thread(s) per frame{now}"
 
     def onnx_session_config(self, key: str) -> str | None:
         """A config entry of the ONNX Runtime session (None for OpenVINO)."""
@@ -307,58 +351,105 @@ class LeanBackend:
             return None
         return self._runtime.get_session_options().get_session_config_entry(key)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """The head's raw output for a 1x3xHxW float32 array scaled to 0..1.
+    @property
+    def takes_bgr_uint8(self) -> bool:
+        """Whether calls take the letterboxed 1xHxWx3 uint8 BGR frame (OpenVINO) instead of
+        the 1x3xHxW float32 RGB array scaled to 0..1 (ONNX Runtime)."""
+        return self.format != "onnx"
 
-        Safe to call from several threads at once. A frame alone runs on all ``threads``; a call
-        that starts while another runs uses a second runtime with ``crowded_threads`` per frame
-        (:attr:`splits_threads`). OpenVINO gives each calling thread its own infer request.
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """The head's raw output for an input as :attr:`takes_bgr_uint8` says.
+
+        Safe to call from several threads at once. ONNX Runtime: a frame alone runs on all
+        ``threads``, one that overlaps another on a session with ``crowded_threads``
+        (:attr:`splits_threads`). OpenVINO gives each calling thread its own infer request on
+        the one compiled model of the moment (:meth:`_follow_load`).
         """
+        follow = self.splits_threads and self.format != "onnx"
         with self._lock:
             self._running += 1
-            crowded = self._running > 1 and self.splits_threads
+            alone = self._running == 1
+            start = time.monotonic()
+            if follow:
+                self.load_mode.started(start, not alone)
+                self._follow_load(start)
+            runtime, on_streams = self._runtime, self._ov_streams
         try:
-            runtime = self._crowded_runtime() if crowded else self._runtime
             if self.format == "onnx":
-                return runtime.run([self._output_name], {self._input_name: images})[0]
+                session = self._crowded_session() if self.splits_threads and not alone else runtime
+                return session.run([self._output_name], {self._input_name: images})[0]
             return runtime.get().infer([images], share_inputs=True)[0]
         finally:
             with self._lock:
                 self._running -= 1
+                if follow:
+                    self.load_mode.ended(time.monotonic() - start, alone, on_streams)
 
-    def _crowded_runtime(self):
-        """The runtime for overlapping calls, built on first need; the main one if that fails.
-
-        ONNX Runtime: a second session with ``crowded_threads``. OpenVINO: a second compiled model
-        with ``threads / crowded_threads`` streams, so the overlapping requests run side by side
-        (requests on one low-latency stream take turns).
-        """
+    def _crowded_session(self):
+        """ONNX Runtime: a second session with ``crowded_threads`` for the call that overlaps,
+        built on first need (the main one if that fails). The sessions share one memory arena."""
         with self._build_lock:
             if self._crowded is None:
                 try:
-                    if self.format == "onnx":
-                        self._crowded = onnx_cpu_session(self._crowded_source, self.crowded_threads)
-                    else:
-                        streams = max(2, self.threads // self.crowded_threads)
-                        compiled = compile_openvino(self._ov_model, self.threads, streams=streams)
-                        self._crowded = PerThread(compiled.create_infer_request)
-                except Exception:  # out of memory, say: overlapping frames share the main runtime
+                    self._crowded = onnx_cpu_session(self._crowded_source, self.crowded_threads)
+                except Exception:  # out of memory, say: overlapping frames share the main session
                     self._crowded = self._runtime
                 self._crowded_source = None
             return self._crowded
 
+    def _follow_load(self, now: float) -> None:
+        """OpenVINO: one compiled model at a time, for the load of the moment (under ``_lock``).
+
+        Frames the low-latency model (one stream, every thread on the frame) has time for run
+        there. When frames come faster than it answers them, its requests take turns on its one
+        stream; a model with ``threads / crowded_threads`` streams runs them side by side, each
+        slower on fewer threads, and answers more. core/load_mode.py decides from the calls'
+        timing; a stray overlap (the first frames, a hiccup) changes nothing. The new model is
+        compiled in the background while the old one keeps answering, and the old one is freed
+        once its last call returns: keeping both cost 35-50 MB at 480x640.
+        """
+        streams = self.load_mode.wants_streams(self._ov_streams, now)
+        if streams == self._ov_streams or self._switching:
+            return
+        self._switching = True
+        threading.Thread(
+            target=self._switch_openvino,
+            args=(streams, self._generation),
+            name="openvino-switch",
+            daemon=True,
+        ).start()
+
+    def _switch_openvino(self, streams: bool, generation: int) -> None:
+        """Compile the model for ``streams`` (or low latency) and put it in place of the other."""
+        try:
+            with self._build_lock:
+                if generation != self._generation:  # reloaded meanwhile (a thread change)
+                    return
+                n = max(2, self.threads // self.crowded_threads) if streams else None
+                compiled = compile_openvino(self._ov_model, self.threads, streams=n)
+                with self._lock:
+                    self._runtime = PerThread(compiled.create_infer_request)
+                    self._ov_streams = streams
+                    self.load_mode.changed(time.monotonic())
+        except Exception:  # out of memory, say: keep the model in place, try again after dwell_s
+            with self._lock:
+                self.load_mode.changed(time.monotonic())
+        finally:
+            with self._lock:
+                self._switching = False
+
     @property
     def splits_threads(self) -> bool:
-        """Whether overlapping calls get a runtime of their own with fewer threads per frame.
+        """Whether overlapping calls run side by side with fewer threads per frame.
 
         Measured on 2 cores (engine alone, imgsz 320, benchmarks/results/realtime.md): ONNX Runtime
         answered 117 frames/s with two frames at once, the overlapping one on 1 thread, against 82
         with one 2-thread frame at a time. OpenVINO: two requests on its low-latency compiled model
-        take turns on its one stream; a second compiled model with two 1-thread streams runs them
-        side by side (engine alone, two callers: 193 against 162 frames/s at 256x320, 117 against
-        108 at 320x416, 53 against 46 at 480x640, 2026-12-02). A second compiled model with one 1-thread
-        stream was worse (91 against 133 frames/s): its requests took turns too.
-        All frames that overlap share the second runtime; larger machines are not measured.
+        take turns on its one stream; a compiled model with two 1-thread streams runs them side by
+        side (engine alone, two callers: 193 against 162 frames/s at 256x320, 117 against 108 at
+        320x416, 53 against 46 at 480x640, 2026-12-02). One 1-thread stream beside the
+        low-latency model was worse (91 against 133 frames/s): its requests took turns too.
+        Larger machines are not measured.
         """
         return self.crowded_threads != self.threads
 

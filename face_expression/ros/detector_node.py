@@ -318,6 +318,7 @@ class DetectorBehaviour:
             "model": str(detector.path),
             "model format": detector.format,
             "device": detector.cfg.device,
+            "runtime": detector.backend.runtime,
             "imgsz": str(detector.imgsz),
             "expression classifier": str(detector.classifier.path) if detector.refines_expressions else "off",
             "image topic": self._topic,

@@ -66,8 +66,8 @@ PARAMETERS: ParameterTable = {
         "threads wait on each other (engine alone on 2 cores at 320: ONNX Runtime 103-117 against "
         "55-82 frames/s, PyTorch on 1 thread per frame 61-69 against 32-37; beside a 60 Hz camera "
         "PyTorch answered 41-51 against 33; OpenVINO, overlapping frames on two 1-thread streams, 193 "
-        "against 162; benchmarks/results/realtime.md and speed.md); with ONNX Runtime and OpenVINO a "
-        "frame alone still gets all threads. "
+        "against 162; benchmarks/results/realtime.md and speed.md); with ONNX Runtime a frame alone "
+        "still gets all threads, with OpenVINO while frames mostly come one at a time. "
         "Results are always published in frame order.",
         {"read_only": True, "integer_range": [IntegerRange(from_value=0, to_value=8, step=1)]},
     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import time
 from pathlib import Path
 
 import cv2
@@ -193,8 +194,9 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
     With buffers shared between threads one frame's letterbox overwrote the other's input mid-frame
     (checked: answers then differed from one thread's). OpenVINO gets one infer request per thread
     for speed: a shared request queues the calls (still right, measured slower). Frames that
-    overlap run on a second runtime (two 1-thread OpenVINO streams, a 1-thread ONNX Runtime
-    session): its answers must be the same, and it must really be built, not fall back.
+    overlap run on a runtime of their own (a 1-thread ONNX Runtime session; an OpenVINO model with
+    two 1-thread streams, compiled in the background, in place of the low-latency one): its
+    answers must be the same, and it must really be built, not fall back.
     """
     if variant not in exports:
         pytest.skip("openvino not installed")
@@ -211,7 +213,76 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
         lambda i, k: names[(i + k) % len(names)],
         30,
     )
-    assert engine.backend.crowded_runtime_ready, "overlapping frames did not get a runtime of their own"
+    assert wait_until(lambda: engine.backend.crowded_runtime_ready), (
+        "overlapping frames did not get a runtime of their own"
+    )
+    # answered on it: the same faces (OpenVINO switched models between calls)
+    check_answers_on_two_threads(
+        lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
+        expected,
+        lambda i, k: names[(i + k) % len(names)],
+        10,
+    )
+
+
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    """Poll ``condition`` (a model compiled in the background) until true or ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+def test_openvino_keeps_one_model_and_follows_the_load(exports, frames) -> None:
+    """Frames faster than the low-latency model answers them get a model with two streams in its
+    place (both at once cost 35-50 MB); once they come slower again the low-latency model is
+    compiled anew and replaces it, with the same answers. A stray overlap switches nothing
+    (core/load_mode.py)."""
+    cfg = InferenceConfig(
+        model=str(exports["openvino_480x640"]), conf_threshold=CONF, expression_classifier="", threads=2
+    )
+    engine = ExpressionDetector(cfg)
+    backend = engine.backend
+    backend.load_mode.dwell_s = 0.0
+    expected = [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])]
+    assert expected and not backend.crowded_runtime_ready
+    assert backend.runtime.startswith("OpenVINO, low latency: 2 thread(s) per frame"), backend.runtime
+    low_latency = backend._runtime
+    check_answers_on_two_threads(  # two overlapping calls among single ones: no switch
+        lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
+        {"zidane": expected},
+        lambda i, k: "zidane",
+        1,
+    )
+    for _ in range(5):
+        engine(frames["zidane"])
+    time.sleep(1.0)
+    assert not backend.crowded_runtime_ready and backend._runtime is low_latency, "a stray overlap switched"
+    for _ in range(10):  # two workers faster than one stream: calls overlap and take turns
+        check_answers_on_two_threads(
+            lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
+            {"zidane": expected},
+            lambda i, k: "zidane",
+            10,
+        )
+        if wait_until(lambda: backend.crowded_runtime_ready, timeout=1.0):
+            break
+    assert backend.crowded_runtime_ready, f"no model with streams under overload ({backend.load_mode})"
+    assert backend.runtime.startswith("OpenVINO, 2 streams of 1 thread(s) (load "), backend.runtime
+    assert backend._runtime is not low_latency, "the low-latency model was kept beside the streams"
+    answers = []
+    assert wait_until(  # a camera far slower than the model: a frame every 0.1 s
+        lambda: (
+            answers.append([(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])])
+            or time.sleep(0.1)
+            or not backend.crowded_runtime_ready
+        )
+    ), "the low-latency model did not come back once frames came slower than it answers them"
+    assert all(a == expected for a in answers), answers
+    assert [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])] == expected
 
 
 def test_onnx_runtime_threads_sleep_when_idle_unless_asked_to_spin(exports, monkeypatch) -> None:
@@ -288,7 +359,13 @@ def ultralytics_predict(path: Path, frame: np.ndarray, precision: str | None) ->
 
 @pytest.mark.parametrize("variant", list(TOLERANCE_PX))
 def test_lean_runtime_matches_ultralytics_predict_on_the_same_export(variant: str, exports, frames) -> None:
-    """Our letterbox, head decoding and NMS give what ``YOLO(export).predict`` gives, frame by frame."""
+    """Our letterbox, head decoding and NMS give what ``YOLO(export).predict`` gives, frame by frame.
+
+    OpenVINO gets the frame as uint8 BGR and converts it inside the model; in bf16 that rounds
+    differently from Ultralytics' float input, within the score tolerance. A face scored within
+    that tolerance of the threshold may therefore be found on one side only: such faces are
+    left out of the comparison on both sides (measured: one at 0.252 against a 0.25 threshold).
+    """
     if variant not in exports:
         pytest.skip("openvino not installed")
     engine = ExpressionDetector(
@@ -297,9 +374,11 @@ def test_lean_runtime_matches_ultralytics_predict_on_the_same_export(variant: st
     assert not engine.uses_ultralytics
     tol_px, tol_score = LEAN_TOLERANCE[engine.format]
     compared = 0
+    clear = CONF + tol_score  # scores at least this far above the threshold are on both sides
     for name, frame in frames.items():  # 640x480 frames: the square export is letterboxed by both
-        ours = sorted(engine(frame), key=lambda d: -d.score)
+        ours = sorted((d for d in engine(frame) if d.score >= clear), key=lambda d: -d.score)
         theirs = ultralytics_predict(exports[variant], frame, "f32" if "f32" in variant else None)
+        theirs = [t for t in theirs if t[1] >= clear]
         assert len(ours) == len(theirs), f"{name}: {ours} vs {theirs}"
         for got, (cls, score, corners) in zip(ours, theirs):
             diff = np.abs(np.subtract((got.x1, got.y1, got.x2, got.y2), corners)).max()

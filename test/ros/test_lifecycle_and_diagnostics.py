@@ -157,6 +157,7 @@ def test_diagnostics_report_the_model_and_levels_follow_the_camera(
     values = {kv.key: kv.value for kv in first.values}
     assert first.hardware_id == "none" and first.name == f"{NODE}: face detector"
     assert values["device"] == "cpu" and values["model"].endswith(".pt")
+    assert values["runtime"] == "Ultralytics AutoBackend (pt)"
     assert values["imgsz"] == str(model_imgsz)
     assert values["image topic"] == "/camera/image_raw"
     assert first.level == DiagnosticStatus.WARN and "no frame" in first.message
