@@ -207,15 +207,16 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
     names = sorted(frames)  # astronaut, grace_hopper, zidane: 1, 1 and 2 faces
     expected = {n: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[n])] for n in names}
     assert any(expected.values()), "the frames must hold faces for this to check anything"
-    check_answers_on_two_threads(
-        lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
-        expected,
-        lambda i, k: names[(i + k) % len(names)],
-        30,
-    )
-    assert wait_until(lambda: engine.backend.crowded_runtime_ready), (
-        "overlapping frames did not get a runtime of their own"
-    )
+    for _ in range(5):  # OpenVINO swaps models once the calls' load says so (core/load_mode.py)
+        check_answers_on_two_threads(
+            lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
+            expected,
+            lambda i, k: names[(i + k) % len(names)],
+            30,
+        )
+        if wait_until(lambda: engine.backend.crowded_runtime_ready, timeout=2.0):
+            break
+    assert engine.backend.crowded_runtime_ready, "overlapping frames did not get a runtime of their own"
     # answered on it: the same faces (OpenVINO switched models between calls)
     check_answers_on_two_threads(
         lambda name: [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames[name])],
