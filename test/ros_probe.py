@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import rclpy
 from builtin_interfaces.msg import Time
+from polling import poll_until
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
@@ -290,9 +291,5 @@ def other_domain(offset: int = 100) -> int:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{message} (after {timeout:.0f} s)")
+    if not poll_until(predicate, timeout):
+        raise AssertionError(f"{message} (after {timeout:.0f} s)")

@@ -122,12 +122,13 @@ class ExpressionDetector:
         """Whether frames may be detected on several threads at once.
 
         ONNX Runtime sessions and OpenVINO compiled models (one infer request per thread) take
-        concurrent calls; overlapping ones run on a second session / compiled model with the threads
-        split between them (engine/lean_runtime.py). A PyTorch model on the CPU does too: the engine
-        calls the module itself (not Ultralytics' predictor, which is not thread-safe), frames of one
-        input shape at a time (core/shape_gate.py). Each thread then runs on its own cores: on 2
-        cores two frames at once on 1 thread each made 61-69 frames/s against 32-37 for one at a
-        time (YOLOv5n at 320; benchmarks/results/realtime.md).
+        concurrent calls, overlapping ones with the threads split between them (ONNX Runtime: a
+        second session; OpenVINO: a model with streams in place of the low-latency one while
+        frames come faster than it answers them; engine/lean_runtime.py). A PyTorch model on the
+        CPU does too: the engine calls the module itself (not Ultralytics' predictor, which is not
+        thread-safe), frames of one input shape at a time (core/shape_gate.py). Each thread then
+        runs on its own cores: on 2 cores two frames at once on 1 thread each made 61-69 frames/s
+        against 32-37 for one at a time (YOLOv5n at 320; benchmarks/results/realtime.md).
         Other models on Ultralytics' backends (exports on a GPU) and CUDA take one frame at a time.
         """
         return not self.uses_ultralytics or (self.format == "pt" and self.cfg.device == "cpu")
@@ -284,7 +285,6 @@ class ExpressionDetector:
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""
-
         h, w = image_bgr.shape[:2]
         if too_small(w, h):
             return []  # no face fits; the caller publishes an empty result for the frame

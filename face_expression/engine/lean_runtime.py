@@ -341,8 +341,7 @@ class LeanBackend:
         load = self.load_mode.load
         now = f" (load {load:.2f})" if load is not None and self.splits_threads else ""
         if self._ov_streams:
-            streams = max(2, self.threads // self.crowded_threads)
-            return f"OpenVINO, {streams} streams of {self.crowded_threads} thread(s){now}"
+            return f"OpenVINO, {self._stream_count} streams of {self.crowded_threads} thread(s){now}"
         return f"OpenVINO, low latency: {self.threads} thread(s) per frame{now}"
 
     def onnx_session_config(self, key: str) -> str | None:
@@ -425,7 +424,7 @@ class LeanBackend:
             with self._build_lock:
                 if generation != self._generation:  # reloaded meanwhile (a thread change)
                     return
-                n = max(2, self.threads // self.crowded_threads) if streams else None
+                n = self._stream_count if streams else None
                 compiled = compile_openvino(self._ov_model, self.threads, streams=n)
                 with self._lock:
                     self._runtime = PerThread(compiled.create_infer_request)
@@ -437,6 +436,11 @@ class LeanBackend:
         finally:
             with self._lock:
                 self._switching = False
+
+    @property
+    def _stream_count(self) -> int:
+        """OpenVINO streams while frames overlap: the threads split ``crowded_threads`` each."""
+        return max(2, self.threads // self.crowded_threads)
 
     @property
     def splits_threads(self) -> bool:

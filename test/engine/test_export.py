@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from polling import poll_until
 from two_threads import check_answers_on_two_threads
 
 from face_expression.cli.export import main, parse_shape
@@ -214,7 +215,7 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
             lambda i, k: names[(i + k) % len(names)],
             30,
         )
-        if wait_until(lambda: engine.backend.crowded_runtime_ready, timeout=2.0):
+        if poll_until(lambda: engine.backend.crowded_runtime_ready, timeout=2.0):
             break
     assert engine.backend.crowded_runtime_ready, "overlapping frames did not get a runtime of their own"
     # answered on it: the same faces (OpenVINO switched models between calls)
@@ -224,16 +225,6 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
         lambda i, k: names[(i + k) % len(names)],
         10,
     )
-
-
-def wait_until(condition, timeout: float = 30.0) -> bool:
-    """Poll ``condition`` (a model compiled in the background) until true or ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
@@ -269,18 +260,19 @@ def test_openvino_keeps_one_model_and_follows_the_load(exports, frames) -> None:
             lambda i, k: "zidane",
             10,
         )
-        if wait_until(lambda: backend.crowded_runtime_ready, timeout=1.0):
+        if poll_until(lambda: backend.crowded_runtime_ready, timeout=1.0):
             break
     assert backend.crowded_runtime_ready, f"no model with streams under overload ({backend.load_mode})"
     assert backend.runtime.startswith("OpenVINO, 2 streams of 1 thread(s) (load "), backend.runtime
     assert backend._runtime is not low_latency, "the low-latency model was kept beside the streams"
     answers = []
-    assert wait_until(  # a camera far slower than the model: a frame every 0.1 s
+    assert poll_until(  # a camera far slower than the model: a frame every 0.1 s
         lambda: (
             answers.append([(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])])
             or time.sleep(0.1)
             or not backend.crowded_runtime_ready
-        )
+        ),
+        timeout=30.0,
     ), "the low-latency model did not come back once frames came slower than it answers them"
     assert all(a == expected for a in answers), answers
     assert [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])] == expected
