@@ -10,9 +10,6 @@ An optional second stage (engine/expression_classifier.py) then re-labels each f
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from face_expression.core import heap
 from face_expression.core.detections import Detection, to_detections
 from face_expression.core.geometry import Letterbox, too_small
 from face_expression.core.per_thread import PerThread
@@ -41,17 +39,6 @@ from face_expression.engine.model_card import card_imgsz, check_card
 
 #: Which backend runs a model: auto = lean for exports on the CPU, else Ultralytics.
 RUNTIMES = ("auto", "lean", "ultralytics")
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """glibc, for malloc_trim (absent on other C libraries: memory is then returned as they see fit)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
 @dataclass
@@ -279,9 +266,7 @@ class ExpressionDetector:
         the process stayed ~110 MB larger after going back to a small size without this.
         """
         self._buffers.clear()
-        libc = _libc()  # found on first use: find_library runs ldconfig, too slow for every import
-        if libc is not None:
-            libc.malloc_trim(0)
+        heap.trim()
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         """Detect faces in an HxWx3 uint8 BGR image; boxes come back in its pixels."""

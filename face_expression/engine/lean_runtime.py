@@ -103,6 +103,29 @@ def with_bgr_uint8_input(model):
     return ppp.build()
 
 
+_first_infer_lock = threading.Lock()
+_first_infer_done = False
+
+
+def infer_openvino(request, inputs: np.ndarray) -> np.ndarray:
+    """``request``'s output for ``inputs``; the process's first call runs alone.
+
+    openvino's Python binding sets up numpy support on its first call inside a C++ static
+    initializer that lets go of the GIL and then takes it back. A second thread that called at
+    that moment holds the GIL and waits for the initializer: both wait forever. Four threads
+    calling at once for the first time hung 7 of 12 processes (openvino 2026.4, a 256x320
+    export); the node's first frames overlap as soon as a camera is faster than one frame.
+    """
+    global _first_infer_done
+    if not _first_infer_done:
+        with _first_infer_lock:
+            if not _first_infer_done:
+                out = request.infer([inputs], share_inputs=True)[0]
+                _first_infer_done = True
+                return out
+    return request.infer([inputs], share_inputs=True)[0]
+
+
 _arena_lock = threading.Lock()
 _shared_arena: bool | None = None  # None until first asked
 
@@ -377,7 +400,7 @@ class LeanBackend:
             if self.format == "onnx":
                 session = self._crowded_session() if self.splits_threads and not alone else runtime
                 return session.run([self._output_name], {self._input_name: images})[0]
-            return runtime.get().infer([images], share_inputs=True)[0]
+            return infer_openvino(runtime.get(), images)
         finally:
             with self._lock:
                 self._running -= 1

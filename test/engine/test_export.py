@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -225,6 +227,38 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
         lambda i, k: names[(i + k) % len(names)],
         10,
     )
+
+
+#: A fresh process whose first frames reach the engine at once, on four threads.
+FIRST_FRAMES_AT_ONCE = """
+import sys, threading
+import numpy as np
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
+engine = ExpressionDetector(InferenceConfig(model=sys.argv[1], expression_classifier="", threads=2))
+frame = np.zeros((480, 640, 3), np.uint8)
+start = threading.Barrier(4)
+def first_frame():
+    start.wait()
+    engine(frame)
+workers = [threading.Thread(target=first_frame) for _ in range(4)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+"""
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+def test_openvino_first_frames_at_once_do_not_hang(exports) -> None:
+    """The first calls into openvino's Python binding at once deadlocked it (lean_runtime.py,
+    infer_openvino): without the guard 7 of 12 such processes hung. 8 starts must all finish."""
+    model = str(exports["openvino_480x640"])
+    for start in range(8):
+        try:
+            subprocess.run([sys.executable, "-c", FIRST_FRAMES_AT_ONCE, model], check=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"start {start + 1}: four first frames at once hung the engine for 30 s")
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
