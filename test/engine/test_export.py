@@ -229,6 +229,29 @@ def test_lean_runtime_answers_two_threads_at_once_as_one(variant: str, exports, 
     )
 
 
+#: A fresh process that runs an OpenVINO export, then converts an ONNX file with openvino.
+RUN_THEN_CONVERT = """
+import sys
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
+ExpressionDetector(InferenceConfig(model=sys.argv[1], expression_classifier=""))
+unwanted = ("openvino.tools.ovc", "openvino_telemetry", "torch", "ultralytics")
+print(sorted(m for m in unwanted if m in sys.modules))
+import openvino
+print(len(openvino.convert_model(sys.argv[2]).inputs))
+"""
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+def test_openvino_runs_without_its_conversion_api_until_asked(exports) -> None:
+    """Running an export imports neither openvino's conversion API nor its telemetry client (14 MB,
+    110 ms of start-up); openvino.convert_model still works afterwards in the same process."""
+    args = [str(exports["openvino_480x640"]), str(exports["onnx_480x640"])]
+    out = subprocess.run([sys.executable, "-c", RUN_THEN_CONVERT, *args], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[:2] == ["[]", "1"], out.stdout
+
+
 #: A fresh process whose first frames reach the engine at once, on four threads.
 FIRST_FRAMES_AT_ONCE = """
 import sys, threading
