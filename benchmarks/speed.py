@@ -182,7 +182,7 @@ def run_cell(
         return interleaved({"raw": raw}, frames, args.seconds / 2)["raw"]["fps"]
 
     node = run_node(
-        bench, node_spec(args, path, imgsz), rates, args.seconds, log, raw_beside, ("1.25x", "2x")
+        bench, node_spec(args, path, imgsz), rates, args.seconds, log, raw_beside, {"1.25x": 1.25, "2x": 2.0}
     )
     by = {r.rate: r for r in node.results}
     print(

@@ -80,8 +80,9 @@ def markdown(report: dict) -> str:
         "Raw = `YOLO(model).predict(frame)` (Ultralytics' loop, same backend and input shape); engine = "
         "`ExpressionDetector(frame)`; node = frames published over DDS to "
         "`face_expression.ros.detector_node`, detections received back. Latency = detections' arrival "
-        "minus the frame's header stamp. `1.25x` = published a quarter faster than the raw loop, so a "
-        "frame is always waiting: the node's throughput; `2x` = twice the raw loop's rate (overload); "
+        "minus the frame's header stamp. `1.25x` = published a quarter faster than the raw loop measured "
+        "right before, so a frame is always waiting: the node's throughput; `2x` = twice that rate "
+        "(overload); "
         "`max` = published back to back (the publisher itself then takes a core). CPU % is of one "
         "core; the publisher (this benchmark process, standing in for the camera driver) runs on "
         "the same 2 cores.",
@@ -89,8 +90,8 @@ def markdown(report: dict) -> str:
         "## Loops and node",
         "",
         "node/raw divides by the raw loop's rate measured right before and after that node rate (the "
-        "node idle meanwhile; `raw FPS beside`), so slow drift of the shared machine cancels; raw FPS "
-        "is the first, interleaved measurement that set the 1.25x and 2x publish rates.",
+        "node idle meanwhile; `raw FPS beside`), so slow drift of the shared machine cancels; the one "
+        "before also sets that rate. Raw FPS is the first, interleaved measurement (beside the engine).",
         "",
         "| backend | imgsz | raw ms p50 | raw FPS | engine ms p50 | engine FPS | node FPS (1.25x) | "
         "raw FPS beside | node/raw | node FPS (2x) | raw FPS beside | node/raw (2x) | node p50 ms (15 Hz) "
