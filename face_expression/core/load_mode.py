@@ -34,10 +34,10 @@ class LoadMode:
     dwell_s: float = 5.0
     weight: float = 0.2
     pause_s: float = 1.0
-    #: measured: the low-latency runtime's time for a call that started alone, the calls per
-    #: second, the share of calls that started while another ran
+    #: measured: the low-latency runtime's time for a call that started alone, the time between
+    #: two calls' starts, the share of calls that started while another ran
     alone_s: float | None = field(default=None, init=False)
-    rate_hz: float | None = field(default=None, init=False)
+    interval_s: float | None = field(default=None, init=False)
     overlap: float = field(default=0.0, init=False)
     _last_start: float | None = field(default=None, init=False, repr=False)
     _last_change: float = field(default=float("-inf"), init=False, repr=False)
@@ -48,7 +48,9 @@ class LoadMode:
     def started(self, now: float, overlapping: bool) -> None:
         """A call started at ``now`` (monotonic seconds), alone or while another ran."""
         if self._last_start is not None and now - self._last_start <= self.pause_s:
-            self.rate_hz = self._average(self.rate_hz, 1.0 / max(now - self._last_start, 1e-4))
+            # the intervals are averaged, not their reciprocals: two workers often start within a
+            # millisecond of each other, and 1 / 0.001 s averaged in read as 1000 calls a second
+            self.interval_s = self._average(self.interval_s, now - self._last_start)
         self._last_start = now
         self.overlap = self._average(self.overlap, float(overlapping))
 
@@ -56,6 +58,11 @@ class LoadMode:
         """A call took ``seconds``; only calls alone on the low-latency runtime measure it."""
         if started_alone and not on_streams:
             self.alone_s = self._average(self.alone_s, seconds)
+
+    @property
+    def rate_hz(self) -> float | None:
+        """Calls per second (None until two calls were seen)."""
+        return None if self.interval_s is None else 1.0 / max(self.interval_s, 1e-4)
 
     @property
     def load(self) -> float | None:

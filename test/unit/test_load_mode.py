@@ -110,3 +110,17 @@ def test_a_pause_says_nothing_about_the_load() -> None:
     t = feed(mode, alone_s=0.06, every_s=1 / 28, overlapping=True, on_streams=True, calls=1, t0=t + 10.0)
     assert mode.load == before
     assert mode.wants_streams(True, t) is True
+
+
+def test_calls_that_start_in_pairs_count_at_their_rate() -> None:
+    """Two workers on streams often start within a millisecond of each other (both took frames as
+    they finished together): 40 calls a second in pairs are 40 a second, and a camera the
+    low-latency model meets at a load of 0.5 brings it back (averaging 1 / interval read ~500
+    calls a second and a load of 6, and streams never left)."""
+    mode = LoadMode(dwell_s=0.0)
+    t = feed(mode, alone_s=0.0125, every_s=1 / 15, overlapping=False, on_streams=False, calls=20)
+    for _ in range(40):
+        t = feed(mode, alone_s=0.04, every_s=0.001, overlapping=True, on_streams=True, calls=1, t0=t)
+        t = feed(mode, alone_s=0.04, every_s=0.049, overlapping=True, on_streams=True, calls=1, t0=t)
+    assert 35.0 < mode.rate_hz < 45.0, mode.rate_hz
+    assert mode.wants_streams(True, t) is False
