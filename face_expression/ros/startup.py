@@ -142,6 +142,10 @@ def spin_until_shutdown(node: Node, closing: Callable[[], tuple[str, object]]) -
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # a callback that was running when Ctrl-C shut the context down (camera_node.main)
     finally:
         finish_despite_second_interrupt()
         line, stream = closing()
