@@ -118,6 +118,7 @@ class Collector:
         self.node.create_subscription(Detection2DArray, "detections", self._on_msg, self._qos)
         self.lock = threading.Lock()
         self.events: list[tuple[float, float]] = []  # (arrival monotonic, latency ms)
+        self.reached: tuple[float, int] | None = None  # (arrival monotonic, frames that reached the node)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -130,6 +131,20 @@ class Collector:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=rel)
         return self.node.create_subscription(Image, "camera/image_raw", self._on_msg, qos)
 
+    def watch_diagnostics(self) -> object:
+        """Follow the detector's /diagnostics: frames that reached it, taken or skipped as stale."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        return self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "frames received" in values:
+                total = int(values["frames received"]) + int(values["frames skipped as stale"])
+                with self.lock:
+                    self.reached = (time.monotonic(), total)
+
     def _on_msg(self, msg) -> None:
         now_ns = time.time_ns()
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -139,6 +154,7 @@ class Collector:
     def reset(self) -> None:
         with self.lock:
             self.events = []
+            self.reached = None
 
     def since(self, t0: float) -> list[tuple[float, float]]:
         with self.lock:
@@ -360,15 +376,22 @@ def core_speed_ms() -> float:
     return best * 1000
 
 
-def _sample(col: Collector, ps, t0: float, c0) -> dict:
-    """What the node did since ``t0``: answered FPS, latency percentiles and maximum, CPU, RSS."""
+def _sample(col: Collector, ps, t0: float, c0, reached0: tuple[float, int] | None) -> dict:
+    """What the node did since ``t0``: answered FPS, latency percentiles and maximum, CPU, RSS, and
+    the frames that reached it per second (its /diagnostics counts since ``reached0``)."""
     got = col.since(t0)
     c1 = ps.cpu_times()
+    with col.lock:
+        reached1 = col.reached
+    reached_fps = float("nan")
+    if reached0 is not None and reached1 is not None and reached1[0] > reached0[0]:
+        reached_fps = (reached1[1] - reached0[1]) / (reached1[0] - reached0[0])
     dt_s = time.monotonic() - t0
     lat = [g[1] for g in got]
     pct = speed_loops.percentiles(lat)
     return {
         "fps": len(got) / dt_s,
+        "reached_fps": reached_fps,
         "p50_ms": pct["p50"],
         "p95_ms": pct["p95"],
         "max_ms": max(lat) if lat else float("nan"),
@@ -381,7 +404,7 @@ def _sample(col: Collector, ps, t0: float, c0) -> dict:
 
 def _minute(samples: list[dict], minute: int) -> dict:
     """Per-minute figures from its 10 s samples (FPS and percentiles averaged, maximum kept)."""
-    keys = ("fps", "p50_ms", "p95_ms", "node_cpu_pct", "rss_mb", "load1", "core_ms")
+    keys = ("fps", "reached_fps", "p50_ms", "p95_ms", "node_cpu_pct", "rss_mb", "load1", "core_ms")
     out = {k: float(np.nanmean([s.get(k, np.nan) for s in samples])) for k in keys}
     out["cpu_ms_per_frame"] = out["node_cpu_pct"] * 10 / out["fps"] if out["fps"] else float("nan")
     out.update(minute=minute, max_ms=float(np.nanmax([s["max_ms"] for s in samples])))
@@ -405,6 +428,7 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
     cam = start_camera(work, (640, 480), hz, True, work / f"camera_soak_{rate}.log")
     det = start_detector(model, args.imgsz, args.threads, work / f"node_soak_{rate}.log")
     samples: list[dict] = []
+    diagnostics = col.watch_diagnostics()
     try:
         col.reset()
         if col.wait_first(60.0, det) is None:
@@ -413,12 +437,16 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
         start = time.monotonic()
         for k in range(int(minutes * 60 / args.sample_s)):
             t0, c0 = time.monotonic(), ps.cpu_times()
+            with col.lock:
+                reached0 = col.reached
             time.sleep(max(0.0, start + args.sample_s * (k + 1) - time.monotonic()))
-            samples.append({"t_s": round(time.monotonic() - start, 1), **_sample(col, ps, t0, c0)})
+            sample = _sample(col, ps, t0, c0, reached0)
+            samples.append({"t_s": round(time.monotonic() - start, 1), **sample})
             print(f"  soak {rate} {samples[-1]}", flush=True)
             with col.lock:
                 col.events = [e for e in col.events if e[0] >= time.monotonic() - 5]
     finally:
+        col.node.destroy_subscription(diagnostics)
         stop(det)
         stop(cam)
     per_minute = max(1, round(60 / args.sample_s))
@@ -437,6 +465,7 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
         "samples": samples,
         "minutes": minutes_stats,
         "fps_change_pct": (last["fps"] - first["fps"]) / first["fps"] * 100,
+        "reached_change_pct": (last["reached_fps"] - first["reached_fps"]) / first["reached_fps"] * 100,
         "p50_change_pct": (last["p50_ms"] - first["p50_ms"]) / first["p50_ms"] * 100,
         "rss_change_pct": (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"] * 100,
         "oldest_ms": max(m["max_ms"] for m in minutes_stats),
@@ -553,6 +582,12 @@ def _soak_table(sec: dict) -> list[str]:
                 f"- sampled every {run.get('sample_s', 60):g} s; minutes average their samples, max = the "
                 "oldest frame answered in that minute",
             ]
+        if "reached_change_pct" in run:
+            out.append(
+                f"- frames reaching the node (its /diagnostics: received + skipped as stale) first vs "
+                f"last minute: {run['reached_change_pct']:+.1f}% (camera at {run['hz']:.1f} Hz): what "
+                "the transport delivers, whatever the machine's speed"
+            )
         if "core_ms_change_pct" in run:
             out.append(
                 f"- the node's CPU ms per answered frame first vs last minute: "
@@ -561,13 +596,14 @@ def _soak_table(sec: dict) -> list[str]:
             )
         out += [
             "",
-            "| minute | answered FPS | p50 ms | p95 ms | max ms | node CPU % | node CPU ms / frame | RSS MB "
-            "| load (1 min) | core probe ms |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| minute | answered FPS | reaching FPS | p50 ms | p95 ms | max ms | node CPU % | "
+            "node CPU ms / frame | RSS MB | load (1 min) | core probe ms |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in run["minutes"]:
             out.append(
-                f"| {m['minute']} | {m['fps']:.1f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
+                f"| {m['minute']} | {m['fps']:.1f} | {m.get('reached_fps', float('nan')):.1f} | "
+                f"{m['p50_ms']:.1f} | {m['p95_ms']:.1f} | "
                 f"{m.get('max_ms', float('nan')):.0f} | {m['node_cpu_pct']:.0f} | "
                 f"{m.get('cpu_ms_per_frame', float('nan')):.1f} | {m['rss_mb']:.1f} | "
                 f"{m['load1']:.2f} | {m.get('core_ms', float('nan')):.2f} |"
@@ -669,6 +705,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     from face_expression.core.resources import default_model_path
 
     model = default_model_path()
