@@ -148,10 +148,13 @@ class NodeSpec:
     extra: tuple[str, ...] = ()  #: ``name:=value`` parameters
 
 
-def detector_command(node: NodeSpec) -> list[str]:
+def detector_command(node: NodeSpec, second_stage: bool = False) -> list[str]:
+    """The detector alone, as the raw loop it is compared with (the second stage's cost: accuracy.py);
+    ``second_stage``: expression_classifier left at its default, as the node ships."""
     extra = [arg for param in node.extra for arg in ("-p", param)]
-    # the detector alone, as the raw loop it is compared with; the second stage's cost: accuracy.py
-    params = {"model": node.path, "imgsz": node.imgsz, "threads": node.threads, "expression_classifier": ""}
+    params = {"model": node.path, "imgsz": node.imgsz, "threads": node.threads}
+    if not second_stage:
+        params["expression_classifier"] = ""
     return node_command("detector", params, [*extra, "--log-level", "warn"])
 
 

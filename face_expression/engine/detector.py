@@ -68,7 +68,9 @@ class ExpressionDetector:
         classifier_path = resolve_classifier_path(cfg.expression_classifier, self.path)
         # the small classifier first: a bad file is refused before the detector takes its memory
         self.classifier: ExpressionClassifier | None = (
-            ExpressionClassifier(classifier_path, self._threads()) if classifier_path else None
+            ExpressionClassifier(classifier_path, self._threads(), self._classifier_runtime())
+            if classifier_path
+            else None
         )
         self._backend = self._open_backend(runtime)
         self.names: dict[int, str] = self._backend.names
@@ -82,6 +84,10 @@ class ExpressionDetector:
         self._runtime_threads: int | None = None
         self._torch_threads = 1  # per calling thread: PyTorch's thread count is the caller's own
         self._set_threads()
+
+    def _classifier_runtime(self) -> str:
+        """OpenVINO beside an OpenVINO model (ONNX Runtime loaded beside it cost ~20 MB), else auto."""
+        return "openvino" if exported_format(self.path) == "openvino" else "auto"
 
     def _open_backend(self, runtime: str) -> Backend | LeanBackend:
         if runtime not in RUNTIMES:

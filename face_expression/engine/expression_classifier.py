@@ -8,8 +8,9 @@ the detector's (the score is the detector's confidence that there is a face with
 expression, so ``conf_threshold`` keeps its meaning).
 
 It runs an ONNX file (N x 1 x S x S grayscale in [-1, 1] -> N x C probabilities, class names in
-the ONNX metadata ``names``) with ONNX Runtime, or with OpenCV's dnn module where ONNX Runtime is
-not installed: neither torch nor Ultralytics is imported for it.
+the ONNX metadata ``names``) with ONNX Runtime, with OpenVINO beside an OpenVINO detector (one
+runtime in the process, not two), or with OpenCV's dnn module where ONNX Runtime is not installed:
+neither torch nor Ultralytics is imported for it.
 
 It refines a detector whose classes are exactly ``neutral`` and ``smile`` (the starter model, or
 your own trained on that pair): smile when the classifier's smiling class (``happy`` or
@@ -60,12 +61,13 @@ SMILE_RULES: dict[str, Rule] = {
 }
 #: The rule in use (see SMILE_RULES).
 SMILE_RULE = "argmax"
-#: auto = ONNX Runtime when installed (it is optional on a ROS distro), else OpenCV's dnn module.
-CLASSIFIER_RUNTIMES = ("auto", "onnxruntime", "opencv")
+#: auto = ONNX Runtime when installed (it is optional on a ROS distro), else OpenCV's dnn module;
+#: openvino: the runtime an OpenVINO detector has loaded already (ONNX Runtime beside it cost ~20 MB).
+CLASSIFIER_RUNTIMES = ("auto", "onnxruntime", "openvino", "opencv")
 
 
 class ExpressionClassifier:
-    """An ONNX face-expression classifier on the CPU (ONNX Runtime, else OpenCV dnn)."""
+    """An ONNX face-expression classifier on the CPU (ONNX Runtime, OpenVINO or OpenCV dnn)."""
 
     def __init__(self, path: Path, threads: int, runtime: str = "auto") -> None:
         if runtime not in CLASSIFIER_RUNTIMES:
@@ -100,11 +102,14 @@ class ExpressionClassifier:
     def _load(self, threads: int, runtime: str) -> None:
         if runtime == "auto":
             runtime = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "opencv"
+        self._session = self._net = self._ov_requests = None
+        if runtime == "openvino":
+            self._load_openvino(threads)
+            return
         if runtime == "opencv":
             import cv2
 
             self._net = cv2.dnn.readNetFromONNX(str(self.path))
-            self._session = None
             self.runtime = "opencv"
             self._input_shape, self._output_shape = self._probe_opencv()
             self.names = self._names_from(self._opencv_metadata())
@@ -113,12 +118,27 @@ class ExpressionClassifier:
 
         session = onnx_cpu_session(self.path, threads)
         self._session = session
-        self._net = None
         self.runtime = "onnxruntime"
         inp, out = session.get_inputs()[0], session.get_outputs()[0]
         self._input_name = inp.name
         self._input_shape, self._output_shape = list(inp.shape), list(out.shape)
         self.names = self._names_from(session.get_modelmeta().custom_metadata_map)
+
+    def _load_openvino(self, threads: int) -> None:
+        """In f32, as ONNX Runtime runs it (OpenVINO would pick bf16 on CPUs that have it)."""
+        from face_expression.core.per_thread import PerThread
+        from face_expression.engine.lean_runtime import compile_openvino, partial_shape, read_openvino
+
+        model = read_openvino(self.path)
+        compiled = compile_openvino(model, threads, precision="f32")
+        self._ov_requests = PerThread(compiled.create_infer_request)  # a request serves one call at a time
+        self.runtime = "openvino"
+        self._input_shape = partial_shape(model.input(0).get_partial_shape())
+        self._output_shape = partial_shape(model.output(0).get_partial_shape())
+        # OpenVINO keeps an ONNX file's metadata under rt_info "framework"
+        key = ["framework", "names"]
+        metadata = {"names": model.get_rt_info(key).astype(str)} if model.has_rt_info(key) else {}
+        self.names = self._names_from(metadata)
 
     def _opencv_metadata(self) -> dict:
         """The ONNX metadata without onnxruntime: read with the onnx package when installed."""
@@ -177,8 +197,8 @@ class ExpressionClassifier:
             )
 
     def tune_cpu_runtime(self, threads: int) -> None:
-        """Rebuild the ONNX Runtime session when the detector's thread count changes."""
-        if threads != self.threads and self.runtime == "onnxruntime":
+        """Rebuild the ONNX Runtime session or OpenVINO model when the detector's thread count changes."""
+        if threads != self.threads and self.runtime in ("onnxruntime", "openvino"):
             self._load(threads, self.runtime)
             self.threads = threads
 
@@ -192,6 +212,10 @@ class ExpressionClassifier:
             return np.concatenate([self.probabilities(c[None]) for c in crops])
         if self._session is not None:  # ONNX Runtime takes concurrent runs
             return self._session.run(None, {self._input_name: x})[0]
+        if self._ov_requests is not None:  # so does OpenVINO, a request per calling thread
+            from face_expression.engine.lean_runtime import infer_openvino
+
+            return infer_openvino(self._ov_requests.get(), x)
         with self._net_lock:  # an OpenCV dnn Net holds its input: one frame's faces at a time
             self._net.setInput(x)
             return self._net.forward()

@@ -309,13 +309,13 @@ class LeanBackend:
                 self.metadata = parse_metadata(session.get_modelmeta().custom_metadata_map)
         else:
             model = read_openvino(self._model_file())
-            self.input_shape = _partial_shape(model.input(0).get_partial_shape())  # as exported: NCHW
+            self.input_shape = partial_shape(model.input(0).get_partial_shape())  # as exported: NCHW
             self._ov_model = with_bgr_uint8_input(model)
             compiled = compile_openvino(self._ov_model, threads)
             # one infer request per calling thread: a request serves one call at a time
             self._runtime = PerThread(compiled.create_infer_request)
             self._ov_streams = False  # the low-latency model (one stream); see _follow_load
-            self.output_shape = _partial_shape(compiled.output(0).get_partial_shape())
+            self.output_shape = partial_shape(compiled.output(0).get_partial_shape())
             if not hasattr(self, "metadata"):
                 self.metadata = parse_metadata(_openvino_metadata(self.path))
 
@@ -430,7 +430,7 @@ class LeanBackend:
         with self._lock:
             self._running += 1
             alone = self._running == 1
-            start = time.monotonic()
+            start = time.monotonic() if follow else 0.0  # only OpenVINO follows the load
             if follow:
                 self.load_mode.started(start, not alone)
                 self._follow_load(start)
@@ -520,6 +520,6 @@ class LeanBackend:
         return self.crowded_threads != self.threads
 
 
-def _partial_shape(shape) -> list:
+def partial_shape(shape) -> list:
     """An OpenVINO PartialShape as a list: ints for static dimensions, '?' for dynamic ones."""
     return [d.get_length() if d.is_static else "?" for d in shape]

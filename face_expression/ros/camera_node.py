@@ -13,7 +13,6 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException  # wrong type/range in a params file
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -25,8 +24,8 @@ from face_expression.ros.startup import (
     create_node_or_exit_code,
     declare_parameters,
     default_topic,
-    finish_despite_second_interrupt,
     init_or_exit_code,
+    spin_until_shutdown,
 )
 
 NODE_NAME = "face_expression_camera"
@@ -120,21 +119,12 @@ def main(args: list[str] | None = None) -> int:
     node = create_node_or_exit_code(CameraNode, NODE_NAME, (SourceError, ValueError, ParameterException))
     if isinstance(node, int):
         return node
-    try:
+
+    def until_finished() -> None:
         while rclpy.ok() and not node.finished:
             rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # Ctrl-C shut the context down while a frame was being published ("publisher's context
-        # is invalid"; seen once in a ros2 launch test): the shutdown's doing, not an error
-    finally:
-        finish_despite_second_interrupt()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+    return spin_until_shutdown(node, spin=until_finished)
 
 
 if __name__ == "__main__":

@@ -132,24 +132,31 @@ def create_node_or_exit_code(
     return code
 
 
-def spin_until_shutdown(node: Node, closing: Callable[[], tuple[str, object]]) -> int:
-    """Spin until Ctrl-C/SIGTERM, then print ``closing()``'s line and destroy the node; exit code 0.
+def spin_until_shutdown(
+    node: Node,
+    closing: Callable[[], tuple[str, object]] | None = None,
+    spin: Callable[[], None] | None = None,
+) -> int:
+    """Spin (``rclpy.spin``, or ``spin``) until Ctrl-C/SIGTERM, then print ``closing()``'s line and
+    destroy the node; exit code 0.
 
     ``closing`` returns (line, stream): rosout is gone once the context shut down, so the last
-    word is printed. A second Ctrl-C during the clean-up is ignored (see below).
+    word is printed. A callback that was running when Ctrl-C shut the context down fails with
+    e.g. "publisher's context is invalid" (seen once in a ros2 launch test): the shutdown's doing,
+    not an error. A second Ctrl-C during the clean-up is ignored (see below).
     """
     try:
-        rclpy.spin(node)
+        spin() if spin else rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
         if rclpy.ok():
             raise
-        # a callback that was running when Ctrl-C shut the context down (camera_node.main)
     finally:
         finish_despite_second_interrupt()
-        line, stream = closing()
-        print(line, file=stream, flush=True)
+        if closing is not None:
+            line, stream = closing()
+            print(line, file=stream, flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -252,6 +252,30 @@ def test_openvino_runs_without_its_conversion_api_until_asked(exports) -> None:
     assert out.stdout.split("\n")[:2] == ["[]", "1"], out.stdout
 
 
+#: A fresh process that runs an OpenVINO export of the bundled model as the node does by default.
+OPENVINO_DEFAULT_SECOND_STAGE = """
+import sys
+import cv2
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
+engine = ExpressionDetector(InferenceConfig(model=sys.argv[1]))
+faces = engine(cv2.resize(cv2.imread(sys.argv[2]), (640, 480)))
+print(engine.classifier.runtime, len(faces) > 0, "onnxruntime" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+def test_openvino_model_runs_its_second_stage_without_onnx_runtime(exports, photos) -> None:
+    """An export of the bundled model gets the bundled classifier (expression_classifier auto); beside
+    an OpenVINO model it runs on OpenVINO, so ONNX Runtime (~20 MB) is never loaded."""
+    args = [str(exports["openvino_480x640"]), str(photos["astronaut"].path)]
+    out = subprocess.run(
+        [sys.executable, "-c", OPENVINO_DEFAULT_SECOND_STAGE, *args], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[0] == "openvino True False", out.stdout
+
+
 #: A fresh process whose first frames reach the engine at once, on four threads.
 FIRST_FRAMES_AT_ONCE = """
 import sys, threading

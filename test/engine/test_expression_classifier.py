@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -74,6 +75,20 @@ def test_onnx_runtime_and_opencv_agree_on_a_batch(classifier: ExpressionClassifi
     assert (classifier.runtime, opencv.runtime) == ("onnxruntime", "opencv")
     assert opencv.names == classifier.names == FER_CLASSES
     np.testing.assert_allclose(opencv.probabilities(crops), classifier.probabilities(crops), atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino not installed")
+def test_openvino_runs_the_classifier_as_onnx_runtime_does(classifier: ExpressionClassifier, photos) -> None:
+    """Beside an OpenVINO detector the classifier runs on OpenVINO (no second runtime loaded): same
+    probabilities in f32, the class names read from the ONNX metadata, any batch size."""
+    crops = np.concatenate(
+        [expression_crops(image(photos, n), [b for b, _ in photos[n].faces]) for n in photos]
+    )
+    assert len(crops) > 1
+    openvino = ExpressionClassifier(bundled_expression_classifier_path(), threads=2, runtime="openvino")
+    assert openvino.runtime == "openvino" and openvino.names == classifier.names == FER_CLASSES
+    for batch in (crops, crops[:1]):
+        np.testing.assert_allclose(openvino.probabilities(batch), classifier.probabilities(batch), atol=1e-4)
 
 
 def test_bundled_card_names_the_file_its_source_and_licence() -> None:
@@ -160,3 +175,6 @@ def test_own_two_class_classifier_is_applied(tmp_path: Path, models, astronaut: 
     assert det.refines_expressions and det.classifier.side == 48
     faces = det(astronaut)
     assert faces and {d.class_name for d in faces} == {"smile"}
+    if importlib.util.find_spec("openvino"):  # OpenVINO reads the names from the ONNX metadata too
+        on_openvino = ExpressionClassifier(own, threads=1, runtime="openvino")
+        assert (on_openvino.names, on_openvino.side) == (("smile", "neutral"), 48)

@@ -48,7 +48,7 @@ def test_onnx_node_answers_frames_without_torch_or_ultralytics(lean_node, photos
 
     wait_until(lambda: "first frame answered" in proc.output(), 10, "no first-frame line")
     line = next(x for x in proc.output().splitlines() if "first frame answered" in x)
-    assert "(onnx)" in line, line
+    assert "(onnx, classifier on onnxruntime)" in line, line
     assert "modules loaded: neither torch nor ultralytics" in line, line
     assert re.search(r"answered \d+\.\d+ s after start", line), line
     assert "ultralytics is not installed" not in proc.output()
