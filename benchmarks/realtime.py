@@ -326,19 +326,20 @@ def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> l
     return rows
 
 
-def startup(args, col: Collector, work: Path, models: dict[str, Path]) -> list[dict]:
+def startup(args, col: Collector, work: Path, models: dict[tuple[str, int], Path]) -> list[dict]:
+    """Per (backend, imgsz): start-up to the first detections and RSS, the node as shipped."""
     import psutil
 
     rows = []
     cam = start_camera(work, (640, 480), 30.0, True, work / "camera_startup.log")
     try:
         col.reset()
-        for backend, path in models.items():
+        for (backend, imgsz), path in models.items():
             for rep in range(args.repeats):
-                log = work / f"node_startup_{backend}_{rep}.log"
+                log = work / f"node_startup_{backend}_{imgsz}_{rep}.log"
                 col.reset()
                 t0 = time.monotonic()
-                det = start_detector(path, args.imgsz, 0, log, second_stage=True)  # as shipped
+                det = start_detector(path, imgsz, 0, log, second_stage=True)  # as shipped
                 try:
                     first = col.wait_first(60.0, det)
                     if first is None:
@@ -351,6 +352,7 @@ def startup(args, col: Collector, work: Path, models: dict[str, Path]) -> list[d
                 rows.append(
                     {
                         "backend": backend,
+                        "imgsz": imgsz,
                         "first_detection_s": first - t0,
                         "rss_mb": rss,
                         "node_line": line.split("]: ", 1)[-1],
@@ -569,12 +571,13 @@ def _startup_table(sec: dict) -> list[str]:
         f"Discovery: ROS_AUTOMATIC_DISCOVERY_RANGE={sec.get('discovery_range', 'LOCALHOST')}, "
         f"announcements every {sec.get('announcement_period', '?')} (the profile's).",
         "",
-        "| backend | first detection s | RSS MB | node says |",
-        "| --- | --- | --- | --- |",
+        "| backend | imgsz | first detection s | RSS MB | node says |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for r in sec["rows"]:
         out.append(
-            f"| {r['backend']} | {r['first_detection_s']:.2f} | {r['rss_mb']:.0f} | {r['node_line']} |"
+            f"| {r['backend']} | {r.get('imgsz', '-')} | {r['first_detection_s']:.2f} | {r['rss_mb']:.0f} | "
+            f"{r['node_line']} |"
         )
     return out
 
@@ -663,9 +666,10 @@ def plot(report: dict, path: Path) -> None:
             ax.legend(fontsize=8)
         elif key == "startup":
             rows = sec["rows"]
-            backends = list(dict.fromkeys(r["backend"] for r in rows))
-            rss = [np.median([r["rss_mb"] for r in rows if r["backend"] == b]) for b in backends]
-            t = [np.median([r["first_detection_s"] for r in rows if r["backend"] == b]) for b in backends]
+            key = lambda r: f"{r['backend']}\n{r.get('imgsz', '')}"  # noqa: E731
+            backends = list(dict.fromkeys(key(r) for r in rows))
+            rss = [np.median([r["rss_mb"] for r in rows if key(r) == b]) for b in backends]
+            t = [np.median([r["first_detection_s"] for r in rows if key(r) == b]) for b in backends]
             ax.bar(np.arange(len(backends)), rss, color="tab:blue")
             ax.axhline(250, color="grey", ls="--", lw=0.8)
             ax.set_xticks(np.arange(len(backends)), backends)
@@ -702,6 +706,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("commands", nargs="+", choices=["transport", "threads", "startup", "soak"])
     p.add_argument("--backends", nargs="+", default=["pytorch", "onnx", "openvino"])
     p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--startup-sizes", nargs="+", type=int, help="imgsz values for startup (default: --imgsz)")
     p.add_argument("--seconds", type=float, default=10.0, help="per transport/threads cell")
     p.add_argument("--camera-hz", type=float, default=60.0, help="camera rate for the thread sweep")
     p.add_argument("--transport-hz", type=float, default=30.0)
@@ -726,7 +731,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = default_model_path()
     models_needed = set(args.backends) | ({args.soak_backend} if "soak" in args.commands else set())
-    exports = speed_inputs.export_models(model, [args.imgsz], sorted(models_needed), args.work)
+    startup_sizes = args.startup_sizes or [args.imgsz]
+    sizes = sorted({args.imgsz, *startup_sizes}) if "startup" in args.commands else [args.imgsz]
+    exports = speed_inputs.export_models(model, sizes, sorted(models_needed), args.work)
     models = {b: exports[b, args.imgsz] for b in args.backends}
     path = args.out / "realtime.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
@@ -752,8 +759,9 @@ def main(argv: list[str] | None = None) -> int:
                     rows=thread_sweep(args, col, args.work, models),
                 )
             elif command == "startup":
+                per_size = {(b, i): exports[b, i] for i in startup_sizes for b in args.backends}
                 section.update(
-                    rows=startup(args, col, args.work, models),
+                    rows=startup(args, col, args.work, per_size),
                     discovery_range=os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"],
                     announcement_period=announcement_period(),
                 )
