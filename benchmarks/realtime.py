@@ -672,7 +672,7 @@ def plot(report: dict, path: Path) -> None:
             t = [np.median([r["first_detection_s"] for r in rows if key(r) == b]) for b in backends]
             ax.bar(np.arange(len(backends)), rss, color="tab:blue")
             ax.axhline(250, color="grey", ls="--", lw=0.8)
-            ax.set_xticks(np.arange(len(backends)), backends)
+            ax.set_xticks(np.arange(len(backends)), backends, fontsize=7)
             ax.set_ylabel("RSS MB (bars; goal 250 for exports)")
             ax2 = ax.twinx()
             ax2.plot(np.arange(len(backends)), t, "o-", color="tab:red")
