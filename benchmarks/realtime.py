@@ -140,12 +140,14 @@ class Collector:
         return self.node.create_subscription(Image, "camera/image_raw", self._on_msg, qos)
 
     def watch_diagnostics(self) -> object:
-        """Follow the detector's /diagnostics: the frames that reached it.
+        """Follow the detector's /diagnostics: the camera's frames its reader accounted for.
 
-        Each reached frame ends as processed (published), skipped as stale (replaced by a newer one
-        before a worker took it, or inferred but superseded by a newer frame's result that went out
-        first), dropped as bad or failed. "frames received" counts the frames workers took, so it
-        would count a superseded frame twice.
+        Each ends as processed (published), skipped as stale (with the take reader: a gap in the
+        publisher's sequence numbers before the frame taken, which a frame lost on the way leaves
+        too; or inferred but superseded by a newer frame's result that went out first), dropped as
+        bad or failed. So the sum follows the newest frame the node got, not every frame: a stalled
+        transport shows as a falling sum, a lossy one does not. "frames received" (frames the
+        workers took) would count a superseded frame twice.
         """
         from diagnostic_msgs.msg import DiagnosticArray
 
@@ -441,10 +443,10 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
         hz = float(rate[:-1]) * node_fps
     import psutil
 
+    diagnostics = col.watch_diagnostics()
     cam = start_camera(work, (640, 480), hz, True, work / f"camera_soak_{rate}.log")
     det = start_detector(model, args.imgsz, args.threads, work / f"node_soak_{rate}.log")
     samples: list[dict] = []
-    diagnostics = col.watch_diagnostics()
     try:
         col.reset()
         if col.wait_first(60.0, det) is None:
@@ -481,7 +483,9 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
         "samples": samples,
         "minutes": minutes_stats,
         "fps_change_pct": (last["fps"] - first["fps"]) / first["fps"] * 100,
-        "reached_change_pct": (last["reached_fps"] - first["reached_fps"]) / first["reached_fps"] * 100,
+        "reached_change_pct": (last["reached_fps"] - first["reached_fps"]) / first["reached_fps"] * 100
+        if first["reached_fps"]
+        else float("nan"),
         "p50_change_pct": (last["p50_ms"] - first["p50_ms"]) / first["p50_ms"] * 100,
         "rss_change_pct": (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"] * 100,
         "oldest_ms": max(m["max_ms"] for m in minutes_stats),
@@ -603,9 +607,10 @@ def _soak_table(sec: dict) -> list[str]:
             ]
         if "reached_change_pct" in run:
             out.append(
-                "- frames reaching the node (its /diagnostics: processed + skipped as stale + bad + failed) "
-                f"first vs last minute: {run['reached_change_pct']:+.1f}% (camera at {run['hz']:.1f} Hz): "
-                "what the transport delivers, whatever the machine's speed"
+                "- the camera's frames the node accounted for (its /diagnostics: processed + skipped as "
+                f"stale + bad + failed) first vs last minute: {run['reached_change_pct']:+.1f}% (camera at "
+                f"{run['hz']:.1f} Hz): the newest frame kept reaching it, whatever the machine's speed "
+                "(a frame lost on the way counts as skipped: this shows a stall, not a loss)"
             )
         if "core_ms_change_pct" in run:
             out.append(
@@ -615,7 +620,7 @@ def _soak_table(sec: dict) -> list[str]:
             )
         out += [
             "",
-            "| minute | answered FPS | reaching FPS | p50 ms | p95 ms | max ms | node CPU % | "
+            "| minute | answered FPS | accounted FPS | p50 ms | p95 ms | max ms | node CPU % | "
             "node CPU ms / frame | RSS MB | load (1 min) | core probe ms |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]

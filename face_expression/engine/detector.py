@@ -27,6 +27,7 @@ from face_expression.engine import offline
 from face_expression.engine.backends import Backend
 from face_expression.engine.config import (
     InferenceConfig,
+    ModelError,
     check_config,
     frames_at_once,
     needs_reload,
@@ -68,9 +69,7 @@ class ExpressionDetector:
         classifier_path = resolve_classifier_path(cfg.expression_classifier, self.path)
         # the small classifier first: a bad file is refused before the detector takes its memory
         self.classifier: ExpressionClassifier | None = (
-            ExpressionClassifier(classifier_path, self._threads(), self._classifier_runtime())
-            if classifier_path
-            else None
+            self._open_classifier(classifier_path) if classifier_path else None
         )
         self._backend = self._open_backend(runtime)
         self.names: dict[int, str] = self._backend.names
@@ -85,9 +84,16 @@ class ExpressionDetector:
         self._torch_threads = 1  # per calling thread: PyTorch's thread count is the caller's own
         self._set_threads()
 
-    def _classifier_runtime(self) -> str:
-        """OpenVINO beside an OpenVINO model (ONNX Runtime loaded beside it cost ~20 MB), else auto."""
-        return "openvino" if exported_format(self.path) == "openvino" else "auto"
+    def _open_classifier(self, path: Path) -> ExpressionClassifier:
+        """On OpenVINO beside an OpenVINO model (ONNX Runtime loaded beside it cost ~20 MB more),
+        else as ``auto`` says; also where that OpenVINO cannot read the file (a distro's openvino
+        without its ONNX reader): a corrupt file is then refused by the second try."""
+        if exported_format(self.path) == "openvino":
+            try:
+                return ExpressionClassifier(path, self._threads(), "openvino")
+            except ModelError:
+                pass
+        return ExpressionClassifier(path, self._threads())
 
     def _open_backend(self, runtime: str) -> Backend | LeanBackend:
         if runtime not in RUNTIMES:

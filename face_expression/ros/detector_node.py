@@ -399,7 +399,8 @@ class DetectorBehaviour:
         """Start-up time and whether torch/Ultralytics were needed (exports on the CPU run without)."""
         loaded = [name for name in ("torch", "ultralytics") if name in sys.modules]
         detector = self._detector.detector
-        second = f"classifier on {detector.classifier.runtime}" if detector.classifier else "no classifier"
+        applied = detector.refines_expressions  # a classifier set on other classes is not applied
+        second = f"classifier on {detector.classifier.runtime}" if applied else "no classifier"
         self.get_logger().info(
             f"first frame answered {process_age_s():.2f} s after start ({detector.format}, {second}); "
             f"modules loaded: {', '.join(loaded) if loaded else 'neither torch nor ultralytics'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import cv2
@@ -89,6 +90,43 @@ def test_openvino_runs_the_classifier_as_onnx_runtime_does(classifier: Expressio
     assert openvino.runtime == "openvino" and openvino.names == classifier.names == FER_CLASSES
     for batch in (crops, crops[:1]):
         np.testing.assert_allclose(openvino.probabilities(batch), classifier.probabilities(batch), atol=1e-4)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_classifier_follows_the_threads_and_survives_a_failed_reload(
+    runtime: str, classifier: ExpressionClassifier, photos, tmp_path: Path
+) -> None:
+    """A thread change rebuilds the runtime; two threads then call it at once and get ONNX Runtime's
+    answers. A reload that fails (the file replaced by garbage) is refused with a ModelError and the
+    runtime in place keeps answering."""
+    if runtime == "openvino" and importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed")
+    crops = np.concatenate(
+        [expression_crops(image(photos, n), [b for b, _ in photos[n].faces]) for n in photos]
+    )
+    expected = classifier.probabilities(crops)
+    copy = tmp_path / "classifier.onnx"  # no card beside it: the file alone
+    shutil.copy(bundled_expression_classifier_path(), copy)
+    tuned = ExpressionClassifier(copy, threads=2, runtime=runtime)
+    tuned.tune_cpu_runtime(1)
+    assert (tuned.runtime, tuned.threads) == (runtime, 1)
+    answers: list[np.ndarray] = []
+    callers = [
+        threading.Thread(target=lambda: answers.extend(tuned.probabilities(crops) for _ in range(10)))
+        for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(answers) == 20
+    for answer in answers:
+        np.testing.assert_allclose(answer, expected, atol=1e-4)
+    copy.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError, match="cannot load expression classifier"):
+        tuned.tune_cpu_runtime(2)
+    assert (tuned.runtime, tuned.threads) == (runtime, 1)
+    np.testing.assert_allclose(tuned.probabilities(crops), expected, atol=1e-4)
 
 
 def test_bundled_card_names_the_file_its_source_and_licence() -> None:
