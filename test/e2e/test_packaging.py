@@ -127,13 +127,18 @@ def test_test_depend_lists_what_the_tests_import(package) -> None:
     assert extra <= TOOL_KEYS, f"test_depend on what no test uses: {extra - TOOL_KEYS}"
 
 
-def test_requirements_runtime_suits_a_ros_distro() -> None:
-    """No ROS wheels (they would shadow the distro's rclpy), headless OpenCV, NumPy 1.x."""
-    runtime = requirement_names("requirements-runtime.txt")
+@pytest.mark.parametrize("name", ["requirements-runtime.txt", "requirements-lean.txt"])
+def test_requirements_for_a_robot_suit_a_ros_distro(name: str) -> None:
+    """No ROS wheels (they would shadow the distro's rclpy), headless OpenCV, NumPy 1.x; the lean
+    set (exports only) without torch or Ultralytics."""
+    runtime = requirement_names(name)
     assert not [n for n in runtime if n.startswith("ros-")], runtime
     assert "opencv-python" not in runtime and "ultralytics" not in runtime, "both pull GUI OpenCV"
     assert runtime["opencv-python-headless"].endswith("<4.12"), "4.12+ require NumPy 2"
     assert runtime["numpy"].endswith("<2"), "the distro's cv_bridge is built against NumPy 1.x"
+    if name == "requirements-lean.txt":
+        assert runtime.keys().isdisjoint({"torch", "torchvision", "ultralytics-opencv-headless"}), runtime
+        assert "onnxruntime" in runtime, runtime
 
 
 def test_requirements_pin_the_same_versions_for_the_dev_venv_and_a_distro() -> None:
