@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
+import os
 import subprocess
 import sys
 import time
@@ -274,6 +276,55 @@ def test_openvino_model_runs_its_second_stage_without_onnx_runtime(exports, phot
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split("\n")[0] == "openvino True False", out.stdout
+
+
+#: In a venv with requirements-lean.txt only: the exports on real frames, as JSON.
+LEAN_VENV_RUN = """
+import importlib.util, json, sys
+import cv2, numpy as np
+from face_expression.engine.config import InferenceConfig
+from face_expression.engine.detector import ExpressionDetector
+frames = np.load(sys.argv[1])
+out = {"torch installed": importlib.util.find_spec("torch") is not None}
+for model in sys.argv[2:]:
+    engine = ExpressionDetector(InferenceConfig(model=model))
+    out[model] = [[[d.class_name, d.x1, d.y1, d.x2, d.y2] for d in engine(f)] for f in frames]
+out["loaded"] = sorted(m for m in ("torch", "ultralytics") if m in sys.modules)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+def test_lean_requirements_run_the_exports_without_torch(exports, frames, tmp_path: Path) -> None:
+    """A robot without torch: a fresh venv with requirements-lean.txt (and openvino) only, NumPy 1.x
+    and headless OpenCV < 4.12 as that file bounds them, runs ONNX and OpenVINO exports of the
+    bundled model with its second stage, and finds the faces this venv finds, in the same classes."""
+    venv = tmp_path / "lean"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    lean = Path(__file__).resolve().parents[2] / "requirements-lean.txt"
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(lean), "openvino"]
+    installed = subprocess.run(pip, capture_output=True, text=True, timeout=900)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    np.save(tmp_path / "frames.npy", np.stack(list(frames.values())))
+    models = [str(exports[k]) for k in ("onnx_480x640", "openvino_480x640", "openvino_f32_480x640")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run(
+        [python, "-c", LEAN_VENV_RUN, str(tmp_path / "frames.npy"), *models],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lean_result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert lean_result["torch installed"] is False and lean_result["loaded"] == [], lean_result
+    for model in models:
+        here = ExpressionDetector(InferenceConfig(model=model))
+        for frame, found in zip(frames.values(), lean_result[model]):
+            mine = [[d.class_name, d.x1, d.y1, d.x2, d.y2] for d in here(frame)]
+            assert [f[0] for f in found] == [m[0] for m in mine], (model, found, mine)
+            np.testing.assert_allclose([f[1:] for f in found], [m[1:] for m in mine], atol=1.0)
 
 
 #: A fresh process whose first frames reach the engine at once, on four threads.
