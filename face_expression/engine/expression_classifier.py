@@ -30,7 +30,15 @@ import numpy as np
 
 from face_expression.core.detections import Detection
 from face_expression.core.face_crops import expression_crops
+from face_expression.core.per_thread import PerThread
 from face_expression.engine.config import ModelError
+from face_expression.engine.lean_runtime import (
+    compile_openvino,
+    infer_openvino,
+    onnx_cpu_session,
+    partial_shape,
+    read_openvino,
+)
 from face_expression.engine.model_card import check_card
 
 #: The FER-2013 class order, used for a 7-output classifier whose ONNX names no classes.
@@ -121,8 +129,6 @@ class ExpressionClassifier:
             self._input_shape, self._output_shape = self._probe_opencv()
             self.names = self._names_from(self._opencv_metadata())
             return
-        from face_expression.engine.lean_runtime import onnx_cpu_session
-
         session = onnx_cpu_session(self.path, threads)
         self._session = session
         self.runtime = "onnxruntime"
@@ -134,9 +140,6 @@ class ExpressionClassifier:
     def _load_openvino(self, threads: int) -> None:
         """In f32, as ONNX Runtime runs it (OpenVINO would pick bf16 on CPUs that have it). One
         stream: the two workers' requests take turns on a 64x64 network (1.6-1.9 ms per 2 faces)."""
-        from face_expression.core.per_thread import PerThread
-        from face_expression.engine.lean_runtime import compile_openvino, partial_shape, read_openvino
-
         model = read_openvino(self.path)
         compiled = compile_openvino(model, threads, precision="f32")
         self._ov_requests = PerThread(compiled.create_infer_request)  # a request serves one call at a time
@@ -221,8 +224,6 @@ class ExpressionClassifier:
         if self._session is not None:  # ONNX Runtime takes concurrent runs
             return self._session.run(None, {self._input_name: x})[0]
         if self._ov_requests is not None:  # so does OpenVINO, a request per calling thread
-            from face_expression.engine.lean_runtime import infer_openvino
-
             return infer_openvino(self._ov_requests.get(), x)
         with self._net_lock:  # an OpenCV dnn Net holds its input: one frame's faces at a time
             self._net.setInput(x)
