@@ -72,10 +72,13 @@ def frame_folder(work: Path, width: int, height: int) -> Path:
     return folder
 
 
-def start_camera(work: Path, size: tuple[int, int], hz: float, profile: bool, log: Path) -> subprocess.Popen:
+def start_camera(
+    work: Path, size: tuple[int, int], hz: float, profile: bool, log: Path, python: str | None = None
+) -> subprocess.Popen:
     """The camera node as its own process: reliable, keep last 1, rgb8 (what usb_cam publishes)."""
     params = {"source": frame_folder(work, *size), "loop": True, "rate": hz, "encoding": "rgb8"}
     cmd = node_command("camera", params, ["--log-level", "warn"])
+    cmd[0] = python or cmd[0]
     return subprocess.Popen(
         cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
     )
@@ -89,9 +92,12 @@ def start_detector(
     profile: bool = True,
     parallel: int = 0,
     second_stage: bool = False,
+    python: str | None = None,
 ) -> subprocess.Popen:
+    """The detector node as its own process (``python``: another interpreter, e.g. a venv without torch)."""
     spec = speed_node.NodeSpec(model, imgsz, threads, (f"parallel_frames:={parallel}",))
     cmd = speed_node.detector_command(spec, second_stage)
+    cmd[0] = python or cmd[0]
     cmd[cmd.index("warn")] = "info"  # keep the first-frame line
     return subprocess.Popen(
         cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
@@ -129,7 +135,8 @@ class Collector:
         self.reached: tuple[float, int] | None = None  # (arrival monotonic, frames that reached the node)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
-        threading.Thread(target=self.executor.spin, daemon=True).start()
+        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinner.start()
 
     def watch_images(self, reliable: bool) -> object:
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -187,6 +194,7 @@ class Collector:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self._spinner.join(timeout=5.0)
         self.node.destroy_node()
         self.rclpy.try_shutdown()
 
@@ -333,7 +341,7 @@ def startup(args, col: Collector, work: Path, models: dict[tuple[str, int], Path
     import psutil
 
     rows = []
-    cam = start_camera(work, (640, 480), 30.0, True, work / "camera_startup.log")
+    cam = start_camera(work, (640, 480), 30.0, True, work / "camera_startup.log", args.node_python)
     try:
         col.reset()
         for (backend, imgsz), path in models.items():
@@ -341,7 +349,7 @@ def startup(args, col: Collector, work: Path, models: dict[tuple[str, int], Path
                 log = work / f"node_startup_{backend}_{imgsz}_{rep}.log"
                 col.reset()
                 t0 = time.monotonic()
-                det = start_detector(path, imgsz, 0, log, second_stage=True)  # as shipped
+                det = start_detector(path, imgsz, 0, log, second_stage=True, python=args.node_python)
                 try:
                     first = col.wait_first(60.0, det)
                     if first is None:
@@ -364,6 +372,21 @@ def startup(args, col: Collector, work: Path, models: dict[tuple[str, int], Path
     finally:
         stop(cam)
     return rows
+
+
+def node_packages(python: str | None) -> str:
+    """What the nodes ran on: the interpreter and its NumPy, OpenCV, runtimes and torch (or none)."""
+    probe = (
+        "import importlib.metadata as m, sys\n"
+        "names = ('numpy', 'opencv-python', 'opencv-python-headless', 'onnxruntime', 'openvino', 'torch')\n"
+        "found = []\n"
+        "for n in names:\n"
+        "    try: found.append(f'{n} {m.version(n)}')\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(sys.executable + ': ' + ', '.join(found) + ('' if 'torch' in str(found) else ', no torch'))\n"
+    )
+    out = subprocess.run([python or sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 def announcement_period() -> str:
@@ -573,7 +596,8 @@ def _startup_table(sec: dict) -> list[str]:
         "the bundled model its defaults run the bundled expression classifier too (ONNX Runtime beside an "
         ".onnx model, OpenVINO beside an OpenVINO one). "
         f"Discovery: ROS_AUTOMATIC_DISCOVERY_RANGE={sec.get('discovery_range', 'LOCALHOST')}, "
-        f"announcements every {sec.get('announcement_period', '?')} (the profile's).",
+        f"announcements every {sec.get('announcement_period', '?')} (the profile's). "
+        f"Nodes ran on {sec.get('node_python', 'the development venv')}.",
         "",
         "| backend | imgsz | first detection s | RSS MB | node says |",
         "| --- | --- | --- | --- | --- |",
@@ -723,6 +747,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sample-s", type=float, default=10.0, help="soak sampling period (RSS, latency)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
+        "--node-python",
+        help="startup: the Python that runs the camera and detector (e.g. a venv with requirements-lean.txt, "
+        "no torch, as on a robot); exports are still made here",
+    )
+    p.add_argument(
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_realtime"
     )
     return p.parse_args(argv)
@@ -769,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows=startup(args, col, args.work, per_size),
                     discovery_range=os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"],
                     announcement_period=announcement_period(),
+                    node_python=node_packages(args.node_python),
                 )
             else:
                 soak_model = exports[args.soak_backend, args.imgsz]

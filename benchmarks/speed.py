@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 # Our own DDS domain on this machine only, before rclpy is imported anywhere.
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("FACE_EXPRESSION_BENCH_DOMAIN", str(random.randint(102, 200)))
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# Discovery on this machine only unless asked (SUBNET is ROS 2's default: what a robot runs with).
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = os.environ.get("FACE_EXPRESSION_BENCH_DISCOVERY", "LOCALHOST")
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
 # VGA frames do not fit Fast DDS' default shared-memory segment: most are lost (see the XML).
 DDS_PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_frames.xml"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -92,3 +94,22 @@ def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
         t.findtext("d:type", namespaces=ns) == "UDPv4" and t.findtext("d:transport_id", namespaces=ns) in used
         for t in descriptors
     ), "UDP must stay for discovery and other machines"
+
+
+def test_profile_checks_shared_memory_ports_quickly_and_fast_dds_accepts_it() -> None:
+    """A starting node opens the camera's shared-memory port; Fast DDS' health check of it may
+    sleep a third of healthy_check_timeout_ms (333 ms by default) while the node's creation waits
+    (the profile's comment has the measurements). Fast DDS drops a whole profile over one tag it
+    does not know, so a real rclpy node loads it here and must not report a parse error."""
+    ns = {"d": "http://www.eprosima.com"}
+    shm = [
+        t
+        for t in ET.parse(PROFILE).getroot().iterfind(".//d:transport_descriptor", ns)
+        if t.findtext("d:type", namespaces=ns) == "SHM"
+    ]
+    assert 300 <= int(shm[0].findtext("d:healthy_check_timeout_ms", "1000", ns)) <= 500
+    code = "import rclpy; from rclpy.node import Node; rclpy.init(); Node('profile_check'); print('node ok')"
+    env = dict(os.environ, **{PROFILES_ENV: str(PROFILE)})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "node ok" in out.stdout, out.stderr
+    assert "XMLPARSER" not in out.stderr and "Error" not in out.stderr, out.stderr

@@ -20,7 +20,7 @@ from face_expression.ros.newest_message import (
     TakingReader,
     newest_message_reader,
 )
-from face_expression.ros.rclpy_internals import internals_problem
+from face_expression.ros.rclpy_internals import internals_problem, version_beside_package
 
 RELIABLE_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -173,6 +173,13 @@ def test_callback_reader_returns_the_newest_and_counts_the_replaced(spinning: tu
     assert got[-1] == 100 and len(got) <= 2, f"old messages were queued: {got}"
     assert reader.stats.taken == len(got)
     assert reader.take(timeout=0.05) is None
+
+
+def test_rclpy_version_is_read_beside_the_package_without_importlib_metadata() -> None:
+    """The version check the take reader depends on: the metadata folder next to rclpy, cheaply."""
+    from importlib.metadata import version
+
+    assert version_beside_package() == version("ros-rclpy")
 
 
 def test_auto_takes_directly_on_this_rclpy_and_unknown_kinds_are_refused(nodes: tuple[Node, Node]) -> None:
