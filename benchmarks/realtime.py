@@ -7,9 +7,9 @@ written as .bmp: a usb_cam stand-in that needs no device) as its own process and
 speed.py's frames, exports, node command and report helpers:
 
 - ``transport``: frames delivered from the camera process to a subscriber here, per frame size
-  (640x480, 1280x720, 1920x1080 rgb8), with the camera on Fast DDS defaults and on the bundled
-  profile (config/fastdds_large_frames.xml; this process always has it, as the launch files give it
-  to the detector);
+  (640x480, 1280x720, 1920x1080 rgb8), with the camera on Fast DDS defaults and on the profile
+  webcam.launch.py writes for that size (config/fastdds_large_frames.xml with a segment for four
+  frames, core/dds_profile.py; this process always has the bundled one);
 - ``threads``: threads 1 / 2 / all per backend: the engine loop alone (no camera), and the node
   fed by the camera process at 60 Hz on the same cores (the real case);
 - ``startup``: per backend, process start to the first detections received (the camera already
@@ -44,21 +44,42 @@ import speed_loops
 import speed_node
 import speed_report
 
+from face_expression.core.dds_profile import segment_bytes, sized_profile
 from face_expression.ros.node_command import node_command
 
 RESULTS = speed.RESULTS
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 SIZES = ((640, 480), (1280, 720), (1920, 1080))
+#: usb_cam's size in config/usb_cam.yaml and webcam.launch.py: the camera of threads, startup, soak
+CAMERA_SIZE = (640, 480)
 #: the detector's /diagnostics counts that together make every frame that reached it
 REACHED_KEYS = ("frames processed", "frames skipped as stale", "frames dropped as bad", "inference failures")
 
 
 # -- processes ------------------------------------------------------------------------------
-def child_env(profile: bool) -> dict[str, str]:
+def launch_profile(size: tuple[int, int] = CAMERA_SIZE) -> Path:
+    """The profile webcam.launch.py gives every process for a camera of ``size``: the bundled one
+    with a segment sized to its frames (core/dds_profile.py)."""
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_realtime" / "dds_profiles"
+    return sized_profile(speed.DDS_PROFILE, segment_bytes(*size), folder)
+
+
+def fast_dds_setup() -> str:
+    """What the camera and node processes ran with, for the report."""
+    width, height = CAMERA_SIZE
+    return (
+        f"processes started with {launch_profile().name}, the profile webcam.launch.py writes for a "
+        f"{width}x{height} camera ({segment_bytes(width, height) >> 20} MiB shared-memory segment); "
+        "this process: the bundled one (16 MiB)"
+    )
+
+
+def child_env(profile: bool, size: tuple[int, int] = CAMERA_SIZE) -> dict[str, str]:
+    """A node's environment: Fast DDS defaults, or the launch files' profile for a ``size`` camera."""
     env = speed_node.node_env()
     env.pop(PROFILE_ENV, None)
     if profile:
-        env[PROFILE_ENV] = str(speed.DDS_PROFILE)
+        env[PROFILE_ENV] = str(launch_profile(size))
     return env
 
 
@@ -80,7 +101,7 @@ def start_camera(
     cmd = node_command("camera", params, ["--log-level", "warn"])
     cmd[0] = python or cmd[0]
     return subprocess.Popen(
-        cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
+        cmd, env=child_env(profile, size), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
     )
 
 
@@ -224,7 +245,11 @@ def transport(col: Collector, work: Path, seconds: float, hz: float) -> list[dic
                 rows.append(
                     {
                         "size": f"{size[0]}x{size[1]}",
-                        "camera_profile": "large_frames" if profile else "Fast DDS defaults",
+                        "camera_profile": (
+                            f"launch files' ({segment_bytes(*size) >> 20} MiB segment)"
+                            if profile
+                            else "Fast DDS defaults"
+                        ),
                         "subscriber": "reliable" if reliable else "best effort",
                         "hz": hz,
                         "expected": round(hz * seconds),
@@ -546,6 +571,7 @@ def markdown(report: dict) -> str:
             "",
             f"- Date: {sec['date']}; command: `{sec['command']}`",
             f"- Load: {sec['load_start']} before, {sec['load_end']} after",
+            *([f"- Fast DDS: {sec['fast_dds']}"] if sec.get("fast_dds") else []),
             "",
         ]
         lines += SECTION_TABLES[key](sec)
@@ -780,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
                 "command": "python benchmarks/realtime.py "
                 + " ".join(sys.argv[1:] if argv is None else argv),
                 "load_start": speed_report.load(),
+                "fast_dds": fast_dds_setup(),
             }
             print(f"[{command}] {section['load_start']}", flush=True)
             if command == "transport":

@@ -47,35 +47,86 @@ def first_actions(path: Path) -> list:
     return module.generate_launch_description().entities
 
 
-def run_profile_action(path: Path) -> None:
-    """Execute the launch file's environment action as launch would, before any process starts."""
+def run_until_first_process(path: Path, arguments: dict[str, str] | None = None) -> None:
+    """Execute the launch file's actions as launch would, up to the first process it starts.
+
+    Arguments are declared (with ``arguments`` given on the command line) and the environment is
+    set; nothing is started.
+    """
     from launch import LaunchContext
-    from launch.actions import SetEnvironmentVariable
+    from launch.actions import IncludeLaunchDescription
+    from launch_ros.actions import Node
 
-    entities = first_actions(path)
-    setters = [e for e in entities if isinstance(e, SetEnvironmentVariable)]
-    assert setters, f"{path.name} does not set {PROFILES_ENV}"
-    assert entities.index(setters[0]) == 0, "the profile must be set before any process starts"
-    setters[0].execute(LaunchContext())
+    context = LaunchContext()
+    context.launch_configurations.update(arguments or {})
+    pending = list(first_actions(path))
+    while pending:
+        entity = pending.pop(0)
+        if isinstance(entity, (Node, IncludeLaunchDescription)):
+            return
+        pending[:0] = entity.execute(context) or []
+    pytest.fail(f"{path.name} starts no process")
 
 
-@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_launch_sets_the_installed_large_frame_profile(path: Path, prefix: Path, monkeypatch) -> None:
+@pytest.fixture()
+def ros_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$ROS_HOME for the generated profiles; no profile exported (teardown restores the variable)."""
+    monkeypatch.setenv("ROS_HOME", str(tmp_path / "ros_home"))
     # setenv first, so that teardown removes what the launch action sets (delenv of an unset
     # variable records nothing): the profile must not leak into later tests' processes.
     monkeypatch.setenv(PROFILES_ENV, "unset by this test")
     monkeypatch.delenv(PROFILES_ENV)
-    run_profile_action(path)
+    return tmp_path / "ros_home"
+
+
+def segment_of(profile: Path) -> int:
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(profile).getroot()
+    return int(root.find(".//d:transport_descriptor[d:type='SHM']/d:segment_size", ns).text)
+
+
+def test_robot_launch_sets_the_installed_large_frame_profile(prefix: Path, ros_home: Path) -> None:
+    """The camera is started elsewhere and its size unknown: the bundled 16 MiB profile."""
+    run_until_first_process(REPO / "launch" / "robot.launch.py")
     profile = Path(os.environ[PROFILES_ENV])
     assert profile == prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
     assert profile.is_file()
 
 
+@pytest.mark.parametrize(
+    ("size", "mib"),
+    [
+        ({}, 4),
+        ({"image_width": "1280", "image_height": "720"}, 11),
+        ({"image_width": "1920", "image_height": "1080"}, 16),
+    ],
+)
+def test_webcam_launch_sizes_the_segment_to_the_camera_frames(
+    prefix: Path, ros_home: Path, size: dict[str, str], mib: int
+) -> None:
+    """640x480 by default: a 4 MiB segment (four rgb8 frames) instead of 16; never more than 16."""
+    run_until_first_process(REPO / "launch" / "webcam.launch.py", size)
+    profile = Path(os.environ[PROFILES_ENV])
+    assert profile.parent == ros_home / PACKAGE and profile.is_file(), profile
+    assert segment_of(profile) == mib * 2**20
+    bundled = (prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml").read_text()
+    assert profile.read_text().replace(str(mib * 2**20), "16777216") == bundled, "only the segment differs"
+
+
+def test_webcam_launch_falls_back_to_the_bundled_profile(prefix: Path, ros_home: Path) -> None:
+    """A $ROS_HOME that cannot hold the copy: the bundled profile, not a failed launch."""
+    ros_home.write_text("a file where the folder should be")
+    run_until_first_process(REPO / "launch" / "webcam.launch.py")
+    bundled = prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
+    assert Path(os.environ[PROFILES_ENV]) == bundled
+
+
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, monkeypatch) -> None:
+def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, ros_home: Path, monkeypatch) -> None:
     monkeypatch.setenv(PROFILES_ENV, "/home/me/my_profile.xml")
-    run_profile_action(path)
+    run_until_first_process(path)
     assert os.environ[PROFILES_ENV] == "/home/me/my_profile.xml"
+    assert not ros_home.exists(), "nothing written when the user chose a profile"
 
 
 def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
