@@ -65,21 +65,33 @@ def launch_profile(size: tuple[int, int] = CAMERA_SIZE) -> Path:
 
 
 def fast_dds_setup() -> str:
-    """What the camera and node processes ran with, for the report."""
+    """What the camera and node processes of threads, startup and soak ran with, for the report."""
     width, height = CAMERA_SIZE
+    here = Path(os.environ.get(PROFILE_ENV, "Fast DDS defaults")).name
     return (
-        f"processes started with {launch_profile().name}, the profile webcam.launch.py writes for a "
-        f"{width}x{height} camera ({segment_bytes(width, height) >> 20} MiB shared-memory segment); "
-        "this process: the bundled one (16 MiB)"
+        f"camera and node processes started with {launch_profile().name}, the profile webcam.launch.py "
+        f"writes for a {width}x{height} camera ({segment_bytes(width, height) >> 20} MiB shared-memory "
+        f"segment); this process: {here}"
     )
 
 
-def child_env(profile: bool, size: tuple[int, int] = CAMERA_SIZE) -> dict[str, str]:
-    """A node's environment: Fast DDS defaults, or the launch files' profile for a ``size`` camera."""
+#: Set by the ROS 2 wheels' start-up hook to this venv's native libraries: another venv's Python
+#: must find its own.
+WHEEL_BOOTSTRAP_VARIABLES = ("LD_LIBRARY_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE")
+
+
+def child_env(
+    profile: bool, size: tuple[int, int] = CAMERA_SIZE, python: str | None = None
+) -> dict[str, str]:
+    """A node's environment: Fast DDS defaults, or the launch files' profile for a ``size`` camera;
+    for ``python`` from another venv, without this venv's library path."""
     env = speed_node.node_env()
     env.pop(PROFILE_ENV, None)
     if profile:
         env[PROFILE_ENV] = str(launch_profile(size))
+    if python:
+        for name in WHEEL_BOOTSTRAP_VARIABLES:
+            env.pop(name, None)
     return env
 
 
@@ -100,9 +112,8 @@ def start_camera(
     params = {"source": frame_folder(work, *size), "loop": True, "rate": hz, "encoding": "rgb8"}
     cmd = node_command("camera", params, ["--log-level", "warn"])
     cmd[0] = python or cmd[0]
-    return subprocess.Popen(
-        cmd, env=child_env(profile, size), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
-    )
+    env = child_env(profile, size, python)
+    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
 
 
 def start_detector(
@@ -120,9 +131,8 @@ def start_detector(
     cmd = speed_node.detector_command(spec, second_stage)
     cmd[0] = python or cmd[0]
     cmd[cmd.index("warn")] = "info"  # keep the first-frame line
-    return subprocess.Popen(
-        cmd, env=child_env(profile), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT
-    )
+    env = child_env(profile, python=python)
+    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -310,7 +320,7 @@ def node_with_camera(
     """The node fed by the camera process at ``hz``: answered FPS, latency, CPU."""
     import psutil
 
-    cam = start_camera(work, (640, 480), hz, True, work / "camera_threads.log")
+    cam = start_camera(work, CAMERA_SIZE, hz, True, work / "camera_threads.log")
     log = work / f"node_threads_{threads}_{parallel}.log"
     det = start_detector(model, imgsz, threads, log, parallel=parallel)
     try:
@@ -361,14 +371,30 @@ def thread_sweep(args, col: Collector, work: Path, models: dict[str, Path]) -> l
     return rows
 
 
+def camera_publishing(col: Collector, cam: subprocess.Popen) -> None:
+    """Until the camera's frames arrive here, then 2 s more: starts are timed beside a running camera
+    (the first start of a run, timed while the camera process itself was still starting, took 1.2 and
+    2.8 s where the next ones took 0.6-0.8 s)."""
+    sub = col.watch_images(reliable=True)
+    try:
+        col.reset()
+        if col.wait_first(30.0, cam) is None:
+            state = "running" if cam.poll() is None else f"exited with {cam.returncode}"
+            raise RuntimeError(f"no frame from the camera within 30 s (camera process {state})")
+    finally:
+        col.node.destroy_subscription(sub)
+    time.sleep(2.0)
+    col.reset()
+
+
 def startup(args, col: Collector, work: Path, models: dict[tuple[str, int], Path]) -> list[dict]:
     """Per (backend, imgsz): start-up to the first detections and RSS, the node as shipped."""
     import psutil
 
     rows = []
-    cam = start_camera(work, (640, 480), 30.0, True, work / "camera_startup.log", args.node_python)
+    cam = start_camera(work, CAMERA_SIZE, 30.0, True, work / "camera_startup.log", args.node_python)
     try:
-        col.reset()
+        camera_publishing(col, cam)
         for (backend, imgsz), path in models.items():
             for rep in range(args.repeats):
                 log = work / f"node_startup_{backend}_{imgsz}_{rep}.log"
@@ -492,7 +518,7 @@ def soak(args, col: Collector, work: Path, model: Path, rate: str, minutes: floa
     import psutil
 
     diagnostics = col.watch_diagnostics()
-    cam = start_camera(work, (640, 480), hz, True, work / f"camera_soak_{rate}.log")
+    cam = start_camera(work, CAMERA_SIZE, hz, True, work / f"camera_soak_{rate}.log")
     det = start_detector(model, args.imgsz, args.threads, work / f"node_soak_{rate}.log")
     samples: list[dict] = []
     try:
@@ -806,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
                 "command": "python benchmarks/realtime.py "
                 + " ".join(sys.argv[1:] if argv is None else argv),
                 "load_start": speed_report.load(),
-                "fast_dds": fast_dds_setup(),
+                **({"fast_dds": fast_dds_setup()} if command != "transport" else {}),
             }
             print(f"[{command}] {section['load_start']}", flush=True)
             if command == "transport":

@@ -47,8 +47,8 @@ PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 def _large_frames_transport(share: FindPackageShare) -> SetEnvironmentVariable:
     """Fast DDS with a shared-memory segment that holds 640x480..1920x1080 frames, for every process.
 
-    With Fast DDS' default 512 KB segment such frames travel as fragmented UDP and arrive late or
-    not at all. A profile the user already exported is kept.
+    Fast DDS' default 512 KB segment cannot hold such a frame: its fragments crowd each other out
+    and frames arrive late or not at all. A profile the user already exported is kept.
     """
     profile = PathJoinSubstitution([share, "config", "fastdds_large_frames.xml"])
     return SetEnvironmentVariable(PROFILES_ENV, EnvironmentVariable(PROFILES_ENV, default_value=profile))

@@ -23,6 +23,7 @@ defaults to true here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import launch.logging
@@ -40,32 +41,52 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from face_expression.core.dds_profile import profile_folder, segment_bytes, sized_profile
+from face_expression.core.dds_profile import (
+    MAX_SEGMENT_BYTES,
+    MIB,
+    profile_folder,
+    segment_bytes,
+    sized_profile,
+)
 
 PACKAGE = "face_expression"
 PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 CAMERA_DRIVERS = ("usb_cam", "opencv", "none")
 
 
-def _large_frames_transport(context: LaunchContext) -> list[SetEnvironmentVariable]:
-    """Fast DDS with a shared-memory segment sized to the camera's frames, for every process after it.
+def _captures_at_image_size(context: LaunchContext) -> bool:
+    """Whether the camera publishes image_width x image_height frames: usb_cam, or the opencv camera
+    on a device (a file or folder is published at its own size; with no camera the size is unknown).
+    """
+    driver = LaunchConfiguration("camera_driver").perform(context)
+    device = LaunchConfiguration("video_device").perform(context)
+    is_device = re.fullmatch(r"(/dev/video)?\d+", device) is not None
+    return driver == "usb_cam" or (driver == "opencv" and is_device)
 
-    With Fast DDS' default 512 KB segment such frames travel as fragmented UDP and arrive late or
-    not at all. The bundled profile's 16 MiB segment holds 1920x1080 frames; every process that
-    reads the camera maps all of it, so a copy with room for four image_width x image_height rgb8
-    frames (4 MiB at 640x480) is written to $ROS_HOME/face_expression (core/dds_profile.py). A
-    profile the user already exported is kept; where the copy cannot be written, the bundled one.
+
+def _large_frames_transport(context: LaunchContext) -> list[SetEnvironmentVariable]:
+    """Fast DDS with a shared-memory segment for the camera's frames, for every process after it.
+
+    Fast DDS' default 512 KB segment cannot hold such a frame: its fragments crowd each other out
+    and frames arrive late or not at all. The bundled profile's 16 MiB segment holds 1920x1080
+    frames, and each process allocates and zero-fills its own at start-up; for a camera of known
+    size a copy with room for four image_width x image_height rgb8 frames (4 MiB at 640x480) is
+    written to $ROS_HOME/face_expression (core/dds_profile.py). A profile the user already exported
+    is kept; where the size is unknown or the copy cannot be written, the bundled one.
     """
     if context.environment.get(PROFILES_ENV):
         return []
     bundled = Path(FindPackageShare(PACKAGE).perform(context)) / "config" / "fastdds_large_frames.xml"
-    try:
-        width = int(LaunchConfiguration("image_width").perform(context))
-        height = int(LaunchConfiguration("image_height").perform(context))
-        profile = sized_profile(bundled, segment_bytes(width, height), profile_folder())
-    except (OSError, ValueError) as exc:
-        launch.logging.get_logger(PACKAGE).warning(f"using {bundled} (16 MiB segment): {exc}")
-        profile = bundled
+    profile = bundled
+    if _captures_at_image_size(context):
+        try:
+            width = int(LaunchConfiguration("image_width").perform(context))
+            height = int(LaunchConfiguration("image_height").perform(context))
+            profile = sized_profile(bundled, segment_bytes(width, height), profile_folder())
+        except (OSError, ValueError) as exc:
+            launch.logging.get_logger(PACKAGE).warning(
+                f"using {bundled} ({MAX_SEGMENT_BYTES // MIB} MiB segment): {exc}"
+            )
     return [SetEnvironmentVariable(PROFILES_ENV, str(profile))]
 
 

@@ -1,10 +1,11 @@
 """The bundled Fast DDS profile with its shared-memory segment sized to the camera's frames.
 
-Fast DDS frees a buffer of a process's segment only once the segment is full, so over a few
-seconds of frames every page of it is written and every process that reads those frames maps all
-of it: with the bundled 16 MiB segment (two 1920x1080 rgb8 frames) a 640x480 camera made its own
-process, the detector's and RViz's 16 MB larger. The launch files know the camera's size and write
-a copy of the bundled profile whose segment holds :data:`FRAMES_IN_SEGMENT` such frames instead.
+Every process started with the profile allocates its own segment and writes zeros over all of it
+at start-up (Fast DDS' SharedMemTransport::init, to map its pages at once): the bundled 16 MiB
+segment, sized for two 1920x1080 rgb8 frames, made the camera driver, the detector and RViz 16 MB
+larger each. A process's segment holds what it publishes (the camera its frames, the detector its
+annotated images of the same size), so where the launch files know the camera's size they write a
+copy of the bundled profile whose segment holds :data:`FRAMES_IN_SEGMENT` such frames instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MIN_SEGMENT_BYTES = 4 * MIB
 BYTES_PER_PIXEL = 3
 
 _SEGMENT = re.compile(r"(<segment_size>)\s*\d+\s*(</segment_size>)")
+_SEGMENT_VALUE = re.compile(r"<segment_size>\s*(\d+)\s*</segment_size>")
 
 
 def segment_bytes(width: int, height: int) -> int:
@@ -52,11 +54,20 @@ def sized_profile(bundled: Path, segment: int, folder: Path) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(sized)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from nodes run as another user
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def segment_in(profile: Path) -> int:
+    """The shared-memory segment size a profile sets (ValueError unless it sets exactly one)."""
+    found = _SEGMENT_VALUE.findall(profile.read_text(encoding="utf-8"))
+    if len(found) != 1:
+        raise ValueError(f"{profile} has {len(found)} <segment_size> elements, expected one")
+    return int(found[0])
 
 
 def profile_folder() -> Path:

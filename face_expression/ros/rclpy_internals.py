@@ -29,7 +29,7 @@ def version_beside_package() -> str | None:
     """
     import rclpy
 
-    site = Path(rclpy.__file__).resolve().parent.parent
+    site = Path(rclpy.__file__).parent.parent  # not resolved: a symlink install keeps its metadata here
     for pattern in ("rclpy-*.egg-info", "rclpy-*.dist-info", "ros_rclpy-*.dist-info"):
         for folder in sorted(site.glob(pattern)):
             found = folder.name.split("-")[1]

@@ -2,18 +2,19 @@
 
 A 640x480 rgb8 frame (900 KB) does not fit Fast DDS' default 512 KB shared-memory segment. A
 camera process started without a larger segment (config/fastdds_large_frames.xml) sends such
-frames as fragmented UDP: measured on 2 cores, a reliable camera's frames reached the detector at
-a rate that decayed from 19 to 6 per second over minutes while the detector sat idle; best effort
-lost most of them. The detector cannot see the camera's settings, but it sees the symptom: a
-publisher whose frames do not come, or come far below the rate the publisher's sequence numbers
-say it sends while the detector has time for them. Plain logic, no rclpy: the node feeds it counters.
+frames in fragments that crowd each other out of its segment: measured on 2 cores, a reliable
+camera's frames reached the detector at a rate that decayed from 19 to 6 per second over minutes
+while the detector sat idle; best effort lost most of them. The detector cannot see the camera's
+settings, but it sees the symptom: a publisher whose frames do not come, or come far below the
+rate the publisher's sequence numbers say it sends while the detector has time for them. Plain
+logic, no rclpy: the node feeds it counters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Fast DDS' default shared-memory segment: larger frames fall back to fragmented UDP.
+#: Fast DDS' default shared-memory segment: a larger frame's fragments crowd each other out of it.
 DEFAULT_SHM_SEGMENT_BYTES = 512 * 1024
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 
@@ -88,7 +89,7 @@ class LargeFrameWatch:
             f"no frame arrived on {self.topic} in {now - self._silent_since:.0f} s from {publishers} "
             f"publisher(s){before}. Frames larger than Fast DDS' default "
             f"{DEFAULT_SHM_SEGMENT_BYTES // 1024} KB shared-memory segment (640x480 rgb8 is 900 KB) "
-            "travel as fragmented UDP and may never "
+            "do not fit in it and may never "
             f"arrive: {self._fix()}. Also check that the camera's QoS matches image_qos."
         )
 
@@ -121,6 +122,6 @@ class LargeFrameWatch:
             f"{width}x{height} {encoding} frames ({nbytes // 1024} KB) arrive slowly on {self.topic}: "
             f"{got} of the {sent} the camera published in the last {now - window.t:.0f} s reached this node "
             f"while it was idle {idle:.0%} of the time. Frames larger than Fast DDS' default "
-            f"{DEFAULT_SHM_SEGMENT_BYTES // 1024} KB shared-memory segment travel as fragmented UDP: "
+            f"{DEFAULT_SHM_SEGMENT_BYTES // 1024} KB shared-memory segment do not fit in it: "
             f"{self._fix()}."
         )

@@ -1,9 +1,9 @@
 """The launch files give every process they start the large-frame Fast DDS profile, unless one is set.
 
-640x480..1920x1080 rgb8 frames do not fit Fast DDS' default 512 KB shared-memory segment; a
-camera driver started without the bundled profile sends them as fragmented UDP and they arrive
-late or not at all. The launch files' first action sets FASTDDS_DEFAULT_PROFILES_FILE for every
-process after it. Run with the real launch package against a real (minimal) ament prefix.
+640x480..1920x1080 rgb8 frames do not fit Fast DDS' default 512 KB shared-memory segment; from a
+camera driver started without the bundled profile they arrive late or not at all. Before their
+first process the launch files set FASTDDS_DEFAULT_PROFILES_FILE (webcam.launch.py to a copy sized
+to its camera). Run with the real launch package against a real (minimal) ament prefix.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from face_expression.core.dds_profile import segment_in
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "face_expression"
@@ -79,12 +81,6 @@ def ros_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "ros_home"
 
 
-def segment_of(profile: Path) -> int:
-    ns = {"d": "http://www.eprosima.com"}
-    root = ET.parse(profile).getroot()
-    return int(root.find(".//d:transport_descriptor[d:type='SHM']/d:segment_size", ns).text)
-
-
 def test_robot_launch_sets_the_installed_large_frame_profile(prefix: Path, ros_home: Path) -> None:
     """The camera is started elsewhere and its size unknown: the bundled 16 MiB profile."""
     run_until_first_process(REPO / "launch" / "robot.launch.py")
@@ -108,9 +104,35 @@ def test_webcam_launch_sizes_the_segment_to_the_camera_frames(
     run_until_first_process(REPO / "launch" / "webcam.launch.py", size)
     profile = Path(os.environ[PROFILES_ENV])
     assert profile.parent == ros_home / PACKAGE and profile.is_file(), profile
-    assert segment_of(profile) == mib * 2**20
+    assert segment_in(profile) == mib * 2**20
     bundled = (prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml").read_text()
     assert profile.read_text().replace(str(mib * 2**20), "16777216") == bundled, "only the segment differs"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"camera_driver": "none"},
+        {"camera_driver": "opencv", "video_device": "/data/clip.mp4"},
+        {"camera_driver": "opencv", "video_device": "/data/frames"},
+    ],
+    ids=["no camera", "video file", "image folder"],
+)
+def test_webcam_launch_keeps_the_bundled_profile_when_frame_size_is_unknown(
+    prefix: Path, ros_home: Path, arguments: dict[str, str]
+) -> None:
+    """A camera started elsewhere, or a file published at its own size: the detector's annotated
+    images may be 1920x1080, so its segment stays the bundled 16 MiB."""
+    run_until_first_process(REPO / "launch" / "webcam.launch.py", arguments)
+    bundled = prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
+    assert Path(os.environ[PROFILES_ENV]) == bundled
+    assert not ros_home.exists()
+
+
+def test_webcam_launch_sizes_an_opencv_device_too(prefix: Path, ros_home: Path) -> None:
+    device = {"camera_driver": "opencv", "video_device": "2"}
+    run_until_first_process(REPO / "launch" / "webcam.launch.py", device)
+    assert segment_in(Path(os.environ[PROFILES_ENV])) == 4 * 2**20
 
 
 def test_webcam_launch_falls_back_to_the_bundled_profile(prefix: Path, ros_home: Path) -> None:
@@ -147,7 +169,7 @@ def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
     ), "UDP must stay for discovery and other machines"
 
 
-def test_profile_checks_shared_memory_ports_quickly_and_fast_dds_accepts_it() -> None:
+def test_profile_checks_shared_memory_ports_quickly_and_fast_dds_accepts_it(tmp_path: Path) -> None:
     """A starting node opens the camera's shared-memory port; Fast DDS' health check of it may
     sleep a third of healthy_check_timeout_ms (333 ms by default) while the node's creation waits
     (the profile's comment has the measurements). Fast DDS drops a whole profile over one tag it
@@ -159,8 +181,14 @@ def test_profile_checks_shared_memory_ports_quickly_and_fast_dds_accepts_it() ->
         if t.findtext("d:type", namespaces=ns) == "SHM"
     ]
     assert 300 <= int(shm[0].findtext("d:healthy_check_timeout_ms", "1000", ns)) <= 500
+    bogus = tmp_path / "bogus.xml"  # the control: a tag Fast DDS does not know must be reported
+    bogus.write_text(PROFILE.read_text().replace("</segment_size>", "</segment_size><bogus>1</bogus>"))
     code = "import rclpy; from rclpy.node import Node; rclpy.init(); Node('profile_check'); print('node ok')"
-    env = dict(os.environ, **{PROFILES_ENV: str(PROFILE)})
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "node ok" in out.stdout, out.stderr
-    assert "XMLPARSER" not in out.stderr and "Error" not in out.stderr, out.stderr
+    for profile, parses in ((PROFILE, True), (bogus, False)):
+        env = dict(os.environ, **{PROFILES_ENV: str(profile)})
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0 and "node ok" in out.stdout, out.stderr
+        said = out.stdout + out.stderr
+        assert ("XMLPARSER" not in said) == parses, f"{profile.name}: {said}"

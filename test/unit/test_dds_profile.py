@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from face_expression.core.dds_profile import MIB, profile_folder, segment_bytes, sized_profile
+from face_expression.core.dds_profile import MIB, profile_folder, segment_bytes, segment_in, sized_profile
 from face_expression.core.resources import large_frames_profile_path
-
-NS = {"d": "http://www.eprosima.com"}
-
-
-def segment_of(profile: Path) -> int:
-    root = ET.parse(profile).getroot()
-    return int(root.find(".//d:transport_descriptor[d:type='SHM']/d:segment_size", NS).text)
 
 
 @pytest.mark.parametrize(
@@ -39,13 +31,14 @@ def test_sized_profile_changes_only_the_segment_and_is_written_once(tmp_path: Pa
     bundled = large_frames_profile_path()
     profile = sized_profile(bundled, 4 * MIB, tmp_path / "profiles")
     assert profile.name == "fastdds_large_frames_4MiB.xml"
-    assert segment_of(profile) == 4 * MIB
+    assert segment_in(profile) == 4 * MIB
     assert profile.read_text().replace(str(4 * MIB), str(16 * MIB)) == bundled.read_text()
-    written = profile.stat().st_mtime_ns
+    assert profile.stat().st_mode & 0o777 == 0o644, "readable by nodes run as another user"
+    written = profile.stat().st_ino  # a rewrite replaces the file: a new inode
     assert sized_profile(bundled, 4 * MIB, tmp_path / "profiles") == profile
-    assert profile.stat().st_mtime_ns == written, "an unchanged profile is not rewritten"
+    assert profile.stat().st_ino == written, "an unchanged profile is not rewritten"
     assert [p.name for p in profile.parent.iterdir()] == [profile.name], "no temporary file left"
-    assert segment_of(bundled) == 16 * MIB, "the bundled file is untouched"
+    assert segment_in(bundled) == 16 * MIB, "the bundled file is untouched"
 
 
 def test_a_profile_without_one_segment_size_is_refused(tmp_path: Path) -> None:

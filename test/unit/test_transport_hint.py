@@ -56,7 +56,7 @@ def test_frames_arriving_fully_give_no_hint() -> None:
 
 
 def test_large_frames_that_stop_coming_after_a_few_give_the_silence_hint() -> None:
-    """1920x1080 over fragmented UDP: one frame came, then none in 10 s (seen in a full test run)."""
+    """1920x1080 on the default segment: one frame came, then none in 10 s (seen in a full test run)."""
     w = watch()
     full_hd = (1920, 1080, "rgb8", 1920 * 1080 * 3)
     assert all(w.check(float(t), 1, 1, 0, 0.1, full_hd) is None for t in range(0, 11))  # silent from t=1
