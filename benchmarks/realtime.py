@@ -7,9 +7,9 @@ written as .bmp: a usb_cam stand-in that needs no device) as its own process and
 speed.py's frames, exports, node command and report helpers:
 
 - ``transport``: frames delivered from the camera process to a subscriber here, per frame size
-  (640x480, 1280x720, 1920x1080 rgb8), with the camera on Fast DDS defaults and on the profile
-  webcam.launch.py writes for that size (config/fastdds_large_frames.xml with a segment for four
-  frames, core/dds_profile.py; this process always has the bundled one);
+  (640x480, 1280x720, 1920x1080 rgb8), with the camera on Fast DDS defaults and on the bundled
+  profile (config/fastdds_large_frames.xml; this process always has it, as the launch files give it
+  to the detector);
 - ``threads``: threads 1 / 2 / all per backend: the engine loop alone (no camera), and the node
   fed by the camera process at 60 Hz on the same cores (the real case);
 - ``startup``: per backend, process start to the first detections received (the camera already
@@ -44,7 +44,6 @@ import speed_loops
 import speed_node
 import speed_report
 
-from face_expression.core.dds_profile import segment_bytes, sized_profile
 from face_expression.ros.node_command import node_command
 
 RESULTS = speed.RESULTS
@@ -57,22 +56,11 @@ REACHED_KEYS = ("frames processed", "frames skipped as stale", "frames dropped a
 
 
 # -- processes ------------------------------------------------------------------------------
-def launch_profile(size: tuple[int, int] = CAMERA_SIZE) -> Path:
-    """The profile webcam.launch.py gives every process for a camera of ``size``: the bundled one
-    with a segment sized to its frames (core/dds_profile.py)."""
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) / "face_expression_realtime" / "dds_profiles"
-    return sized_profile(speed.DDS_PROFILE, segment_bytes(*size), folder)
-
-
 def fast_dds_setup() -> str:
     """What the camera and node processes of threads, startup and soak ran with, for the report."""
-    width, height = CAMERA_SIZE
     here = Path(os.environ.get(PROFILE_ENV, "Fast DDS defaults")).name
-    return (
-        f"camera and node processes started with {launch_profile().name}, the profile webcam.launch.py "
-        f"writes for a {width}x{height} camera ({segment_bytes(width, height) >> 20} MiB shared-memory "
-        f"segment); this process: {here}"
-    )
+    launched = speed.DDS_PROFILE.name
+    return f"camera and node processes started with {launched}, as the launch files do; this process: {here}"
 
 
 #: Set by the ROS 2 wheels' start-up hook to this venv's native libraries: another venv's Python
@@ -80,15 +68,13 @@ def fast_dds_setup() -> str:
 WHEEL_BOOTSTRAP_VARIABLES = ("LD_LIBRARY_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE")
 
 
-def child_env(
-    profile: bool, size: tuple[int, int] = CAMERA_SIZE, python: str | None = None
-) -> dict[str, str]:
-    """A node's environment: Fast DDS defaults, or the launch files' profile for a ``size`` camera;
-    for ``python`` from another venv, without this venv's library path."""
+def child_env(profile: bool, python: str | None = None) -> dict[str, str]:
+    """A node's environment: Fast DDS defaults, or the launch files' profile; for ``python`` from
+    another venv, without this venv's library path."""
     env = speed_node.node_env()
     env.pop(PROFILE_ENV, None)
     if profile:
-        env[PROFILE_ENV] = str(launch_profile(size))
+        env[PROFILE_ENV] = str(speed.DDS_PROFILE)
     if python:
         for name in WHEEL_BOOTSTRAP_VARIABLES:
             env.pop(name, None)
@@ -112,7 +98,7 @@ def start_camera(
     params = {"source": frame_folder(work, *size), "loop": True, "rate": hz, "encoding": "rgb8"}
     cmd = node_command("camera", params, ["--log-level", "warn"])
     cmd[0] = python or cmd[0]
-    env = child_env(profile, size, python)
+    env = child_env(profile, python)
     return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
 
 
@@ -255,11 +241,7 @@ def transport(col: Collector, work: Path, seconds: float, hz: float) -> list[dic
                 rows.append(
                     {
                         "size": f"{size[0]}x{size[1]}",
-                        "camera_profile": (
-                            f"launch files' ({segment_bytes(*size) >> 20} MiB segment)"
-                            if profile
-                            else "Fast DDS defaults"
-                        ),
+                        "camera_profile": "large_frames" if profile else "Fast DDS defaults",
                         "subscriber": "reliable" if reliable else "best effort",
                         "hz": hz,
                         "expected": round(hz * seconds),

@@ -23,71 +23,33 @@ defaults to true here.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import launch.logging
-from launch import LaunchContext, LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    IncludeLaunchDescription,
-    OpaqueFunction,
-    SetEnvironmentVariable,
-)
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+)
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-
-from face_expression.core.dds_profile import (
-    MAX_SEGMENT_BYTES,
-    MIB,
-    profile_folder,
-    segment_bytes,
-    sized_profile,
-)
 
 PACKAGE = "face_expression"
 PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 CAMERA_DRIVERS = ("usb_cam", "opencv", "none")
 
 
-def _captures_at_image_size(context: LaunchContext) -> bool:
-    """Whether the camera publishes image_width x image_height frames: usb_cam, or the opencv camera
-    on a device (a file or folder is published at its own size; with no camera the size is unknown).
-    """
-    driver = LaunchConfiguration("camera_driver").perform(context)
-    device = LaunchConfiguration("video_device").perform(context)
-    is_device = re.fullmatch(r"(/dev/video)?\d+", device) is not None
-    return driver == "usb_cam" or (driver == "opencv" and is_device)
-
-
-def _large_frames_transport(context: LaunchContext) -> list[SetEnvironmentVariable]:
-    """Fast DDS with a shared-memory segment for the camera's frames, for every process after it.
+def _large_frames_transport(share: FindPackageShare) -> SetEnvironmentVariable:
+    """Fast DDS with a shared-memory segment that holds 640x480..1920x1080 frames, for every process.
 
     Fast DDS' default 512 KB segment cannot hold such a frame: its fragments crowd each other out
-    and frames arrive late or not at all. The bundled profile's 16 MiB segment holds 1920x1080
-    frames, and each process allocates and zero-fills its own at start-up; for a camera of known
-    size a copy with room for four image_width x image_height rgb8 frames (4 MiB at 640x480) is
-    written to $ROS_HOME/face_expression (core/dds_profile.py). A profile the user already exported
-    is kept; where the size is unknown or the copy cannot be written, the bundled one.
+    and frames arrive late or not at all. A profile the user already exported is kept.
     """
-    if context.environment.get(PROFILES_ENV):
-        return []
-    bundled = Path(FindPackageShare(PACKAGE).perform(context)) / "config" / "fastdds_large_frames.xml"
-    profile = bundled
-    if _captures_at_image_size(context):
-        try:
-            width = int(LaunchConfiguration("image_width").perform(context))
-            height = int(LaunchConfiguration("image_height").perform(context))
-            profile = sized_profile(bundled, segment_bytes(width, height), profile_folder())
-        except (OSError, ValueError) as exc:
-            launch.logging.get_logger(PACKAGE).warning(
-                f"using {bundled} ({MAX_SEGMENT_BYTES // MIB} MiB segment): {exc}"
-            )
-    return [SetEnvironmentVariable(PROFILES_ENV, str(profile))]
+    profile = PathJoinSubstitution([share, "config", "fastdds_large_frames.xml"])
+    return SetEnvironmentVariable(PROFILES_ENV, EnvironmentVariable(PROFILES_ENV, default_value=profile))
 
 
 def _driver_is(name: str) -> IfCondition:
@@ -162,6 +124,7 @@ def generate_launch_description() -> LaunchDescription:
 
     return LaunchDescription(
         [
+            _large_frames_transport(share),  # camera drivers, detector and RViz alike
             DeclareLaunchArgument(
                 "camera_driver",
                 default_value="usb_cam",
@@ -201,8 +164,6 @@ def generate_launch_description() -> LaunchDescription:
                 choices=["true", "false", "True", "False"],
                 description="Open RViz on /annotated_image (robot.launch.py's default is false).",
             ),
-            # before any process starts: camera drivers, detector and RViz alike
-            OpaqueFunction(function=_large_frames_transport),
             usb_cam,
             opencv_camera,
             detector,

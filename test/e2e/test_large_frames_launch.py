@@ -2,8 +2,8 @@
 
 640x480..1920x1080 rgb8 frames do not fit Fast DDS' default 512 KB shared-memory segment; from a
 camera driver started without the bundled profile they arrive late or not at all. Before their
-first process the launch files set FASTDDS_DEFAULT_PROFILES_FILE (webcam.launch.py to a copy sized
-to its camera). Run with the real launch package against a real (minimal) ament prefix.
+first process the launch files set FASTDDS_DEFAULT_PROFILES_FILE for every process after it. Run
+with the real launch package against a real (minimal) ament prefix.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from face_expression.core.dds_profile import segment_in
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "face_expression"
@@ -71,84 +69,27 @@ def run_until_first_process(path: Path, arguments: dict[str, str] | None = None)
 
 
 @pytest.fixture()
-def ros_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$ROS_HOME for the generated profiles; no profile exported (teardown restores the variable)."""
-    monkeypatch.setenv("ROS_HOME", str(tmp_path / "ros_home"))
+def no_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No profile exported; teardown removes what the launch action sets."""
     # setenv first, so that teardown removes what the launch action sets (delenv of an unset
     # variable records nothing): the profile must not leak into later tests' processes.
     monkeypatch.setenv(PROFILES_ENV, "unset by this test")
     monkeypatch.delenv(PROFILES_ENV)
-    return tmp_path / "ros_home"
 
 
-def test_robot_launch_sets_the_installed_large_frame_profile(prefix: Path, ros_home: Path) -> None:
-    """The camera is started elsewhere and its size unknown: the bundled 16 MiB profile."""
-    run_until_first_process(REPO / "launch" / "robot.launch.py")
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_sets_the_installed_large_frame_profile(path: Path, prefix: Path, no_profile: None) -> None:
+    run_until_first_process(path)
     profile = Path(os.environ[PROFILES_ENV])
     assert profile == prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
     assert profile.is_file()
 
 
-@pytest.mark.parametrize(
-    ("size", "mib"),
-    [
-        ({}, 4),
-        ({"image_width": "1280", "image_height": "720"}, 11),
-        ({"image_width": "1920", "image_height": "1080"}, 16),
-    ],
-)
-def test_webcam_launch_sizes_the_segment_to_the_camera_frames(
-    prefix: Path, ros_home: Path, size: dict[str, str], mib: int
-) -> None:
-    """640x480 by default: a 4 MiB segment (four rgb8 frames) instead of 16; never more than 16."""
-    run_until_first_process(REPO / "launch" / "webcam.launch.py", size)
-    profile = Path(os.environ[PROFILES_ENV])
-    assert profile.parent == ros_home / PACKAGE and profile.is_file(), profile
-    assert segment_in(profile) == mib * 2**20
-    bundled = (prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml").read_text()
-    assert profile.read_text().replace(str(mib * 2**20), "16777216") == bundled, "only the segment differs"
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        {"camera_driver": "none"},
-        {"camera_driver": "opencv", "video_device": "/data/clip.mp4"},
-        {"camera_driver": "opencv", "video_device": "/data/frames"},
-    ],
-    ids=["no camera", "video file", "image folder"],
-)
-def test_webcam_launch_keeps_the_bundled_profile_when_frame_size_is_unknown(
-    prefix: Path, ros_home: Path, arguments: dict[str, str]
-) -> None:
-    """A camera started elsewhere, or a file published at its own size: the detector's annotated
-    images may be 1920x1080, so its segment stays the bundled 16 MiB."""
-    run_until_first_process(REPO / "launch" / "webcam.launch.py", arguments)
-    bundled = prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
-    assert Path(os.environ[PROFILES_ENV]) == bundled
-    assert not ros_home.exists()
-
-
-def test_webcam_launch_sizes_an_opencv_device_too(prefix: Path, ros_home: Path) -> None:
-    device = {"camera_driver": "opencv", "video_device": "2"}
-    run_until_first_process(REPO / "launch" / "webcam.launch.py", device)
-    assert segment_in(Path(os.environ[PROFILES_ENV])) == 4 * 2**20
-
-
-def test_webcam_launch_falls_back_to_the_bundled_profile(prefix: Path, ros_home: Path) -> None:
-    """A $ROS_HOME that cannot hold the copy: the bundled profile, not a failed launch."""
-    ros_home.write_text("a file where the folder should be")
-    run_until_first_process(REPO / "launch" / "webcam.launch.py")
-    bundled = prefix / "share" / PACKAGE / "config" / "fastdds_large_frames.xml"
-    assert Path(os.environ[PROFILES_ENV]) == bundled
-
-
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, ros_home: Path, monkeypatch) -> None:
+def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, monkeypatch) -> None:
     monkeypatch.setenv(PROFILES_ENV, "/home/me/my_profile.xml")
     run_until_first_process(path)
     assert os.environ[PROFILES_ENV] == "/home/me/my_profile.xml"
-    assert not ros_home.exists(), "nothing written when the user chose a profile"
 
 
 def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
