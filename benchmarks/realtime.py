@@ -91,15 +91,19 @@ def frame_folder(work: Path, width: int, height: int) -> Path:
     return folder
 
 
+def spawn(cmd: list[str], profile: bool, log: Path, python: str | None) -> subprocess.Popen:
+    """A node command as its own process, on ``python`` if given, output to ``log``."""
+    cmd = [python or cmd[0], *cmd[1:]]
+    env = child_env(profile, python)
+    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
+
+
 def start_camera(
     work: Path, size: tuple[int, int], hz: float, profile: bool, log: Path, python: str | None = None
 ) -> subprocess.Popen:
     """The camera node as its own process: reliable, keep last 1, rgb8 (what usb_cam publishes)."""
     params = {"source": frame_folder(work, *size), "loop": True, "rate": hz, "encoding": "rgb8"}
-    cmd = node_command("camera", params, ["--log-level", "warn"])
-    cmd[0] = python or cmd[0]
-    env = child_env(profile, python)
-    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
+    return spawn(node_command("camera", params, ["--log-level", "warn"]), profile, log, python)
 
 
 def start_detector(
@@ -115,10 +119,8 @@ def start_detector(
     """The detector node as its own process (``python``: another interpreter, e.g. a venv without torch)."""
     spec = speed_node.NodeSpec(model, imgsz, threads, (f"parallel_frames:={parallel}",))
     cmd = speed_node.detector_command(spec, second_stage)
-    cmd[0] = python or cmd[0]
     cmd[cmd.index("warn")] = "info"  # keep the first-frame line
-    env = child_env(profile, python=python)
-    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=speed.ROOT)
+    return spawn(cmd, profile, log, python)
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -25,6 +25,12 @@ class ModelError(RuntimeError):
     """A model that cannot be used; the message names the file and the fix."""
 
 
+def runtime_failure(exc: BaseException) -> str:
+    """A runtime's load error in one line for a ModelError (its first line, at most 300 characters)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 @dataclass
 class InferenceConfig:
     """Everything the engine needs; mirrors the detector node's parameters."""

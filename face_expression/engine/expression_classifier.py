@@ -31,7 +31,7 @@ import numpy as np
 from face_expression.core.detections import Detection
 from face_expression.core.face_crops import expression_crops
 from face_expression.core.per_thread import PerThread
-from face_expression.engine.config import ModelError
+from face_expression.engine.config import ModelError, runtime_failure
 from face_expression.engine.lean_runtime import (
     compile_openvino,
     infer_openvino,
@@ -108,10 +108,9 @@ class ExpressionClassifier:
             self.__dict__.update(before)
             if isinstance(exc, ModelError):
                 raise
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ModelError(
-                f"cannot load expression classifier {self.path}: {first}. The file is corrupt, truncated or "
-                f"not an ONNX model; {FIX}."
+                f"cannot load expression classifier {self.path}: {runtime_failure(exc)}. The file is "
+                f"corrupt, truncated or not an ONNX model; {FIX}."
             ) from exc
 
     def _load(self, threads: int, runtime: str) -> None:

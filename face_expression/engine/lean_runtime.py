@@ -23,7 +23,7 @@ import numpy as np
 from face_expression.core.load_mode import LoadMode
 from face_expression.core.per_thread import PerThread
 from face_expression.core.yolo_decode import head_classes
-from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError
+from face_expression.engine.config import OPENVINO_DIR_SUFFIX, ModelError, runtime_failure
 
 #: rt_info key under which face-expression-export stores an OpenVINO inference precision.
 OV_PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
@@ -271,10 +271,9 @@ class LeanBackend:
         try:
             self._load(threads)
         except Exception as exc:  # every failure of the runtime becomes one clear message
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ModelError(
-                f"cannot load model {path}: {first}. The file is corrupt, truncated or not an exported "
-                "Ultralytics model; export it again with face-expression-export."
+                f"cannot load model {path}: {runtime_failure(exc)}. The file is corrupt, truncated or not "
+                "an exported Ultralytics model; export it again with face-expression-export."
             ) from exc
         self._check_detect_head()
 

@@ -38,19 +38,21 @@ def version_beside_package() -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def rclpy_version() -> str:
-    found = version_beside_package()
-    if found:
-        return found
+def version_from_metadata() -> str | None:
+    """rclpy's version as ``importlib.metadata`` finds it (slow; see :func:`version_beside_package`)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    for dist in ("rclpy", "ros-rclpy"):  # installed some other way
+    for dist in ("rclpy", "ros-rclpy"):  # a distro's rclpy, or the PyPI wheel
         try:
             return version(dist)
         except PackageNotFoundError:
             continue
-    return "unknown"
+    return None
+
+
+@lru_cache(maxsize=1)
+def rclpy_version() -> str:
+    return version_beside_package() or version_from_metadata() or "unknown"
 
 
 @lru_cache(maxsize=1)

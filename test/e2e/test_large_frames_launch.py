@@ -92,20 +92,30 @@ def test_a_profile_the_user_set_is_kept(path: Path, prefix: Path, monkeypatch) -
     assert os.environ[PROFILES_ENV] == "/home/me/my_profile.xml"
 
 
+NS = {"d": "http://www.eprosima.com"}
+
+
+def shm_descriptors(profile: Path) -> list[ET.Element]:
+    return [
+        t
+        for t in ET.parse(profile).getroot().iterfind(".//d:transport_descriptor", NS)
+        if t.findtext("d:type", namespaces=NS) == "SHM"
+    ]
+
+
 def test_profile_has_a_shared_memory_segment_for_full_hd_frames() -> None:
-    ns = {"d": "http://www.eprosima.com"}
     root = ET.parse(PROFILE).getroot()
-    descriptors = list(root.iterfind(".//d:transport_descriptor", ns))
-    shm = [t for t in descriptors if t.findtext("d:type", namespaces=ns) == "SHM"]
+    descriptors = list(root.iterfind(".//d:transport_descriptor", NS))
+    shm = shm_descriptors(PROFILE)
     assert len(shm) == 1
-    assert int(shm[0].findtext("d:segment_size", namespaces=ns)) >= 2 * LARGEST_FRAME
-    participant = root.find(".//d:participant", ns)
+    assert int(shm[0].findtext("d:segment_size", namespaces=NS)) >= 2 * LARGEST_FRAME
+    participant = root.find(".//d:participant", NS)
     assert participant is not None and participant.get("is_default_profile") == "true"
-    used = [e.text for e in participant.iterfind(".//d:userTransports/d:transport_id", ns)]
-    assert shm[0].findtext("d:transport_id", namespaces=ns) in used
-    assert participant.findtext(".//d:useBuiltinTransports", namespaces=ns) == "false"
+    used = [e.text for e in participant.iterfind(".//d:userTransports/d:transport_id", NS)]
+    assert shm[0].findtext("d:transport_id", namespaces=NS) in used
+    assert participant.findtext(".//d:useBuiltinTransports", namespaces=NS) == "false"
     assert any(
-        t.findtext("d:type", namespaces=ns) == "UDPv4" and t.findtext("d:transport_id", namespaces=ns) in used
+        t.findtext("d:type", namespaces=NS) == "UDPv4" and t.findtext("d:transport_id", namespaces=NS) in used
         for t in descriptors
     ), "UDP must stay for discovery and other machines"
 
@@ -115,13 +125,8 @@ def test_profile_checks_shared_memory_ports_quickly_and_fast_dds_accepts_it(tmp_
     sleep a third of healthy_check_timeout_ms (333 ms by default) while the node's creation waits
     (the profile's comment has the measurements). Fast DDS drops a whole profile over one tag it
     does not know, so a real rclpy node loads it here and must not report a parse error."""
-    ns = {"d": "http://www.eprosima.com"}
-    shm = [
-        t
-        for t in ET.parse(PROFILE).getroot().iterfind(".//d:transport_descriptor", ns)
-        if t.findtext("d:type", namespaces=ns) == "SHM"
-    ]
-    assert 300 <= int(shm[0].findtext("d:healthy_check_timeout_ms", "1000", ns)) <= 500
+    shm = shm_descriptors(PROFILE)
+    assert 300 <= int(shm[0].findtext("d:healthy_check_timeout_ms", "1000", NS)) <= 500
     bogus = tmp_path / "bogus.xml"  # the control: a tag Fast DDS does not know must be reported
     bogus.write_text(PROFILE.read_text().replace("</segment_size>", "</segment_size><bogus>1</bogus>"))
     code = "import rclpy; from rclpy.node import Node; rclpy.init(); Node('profile_check'); print('node ok')"

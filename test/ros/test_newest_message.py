@@ -20,7 +20,11 @@ from face_expression.ros.newest_message import (
     TakingReader,
     newest_message_reader,
 )
-from face_expression.ros.rclpy_internals import internals_problem, version_beside_package
+from face_expression.ros.rclpy_internals import (
+    internals_problem,
+    version_beside_package,
+    version_from_metadata,
+)
 
 RELIABLE_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -177,15 +181,8 @@ def test_callback_reader_returns_the_newest_and_counts_the_replaced(spinning: tu
 
 def test_rclpy_version_is_read_beside_the_package_without_importlib_metadata() -> None:
     """The version check the take reader depends on: the metadata folder next to rclpy, cheaply."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    installed = []
-    for dist in ("rclpy", "ros-rclpy"):  # a distro's rclpy, or the PyPI wheel
-        try:
-            installed.append(version(dist))
-        except PackageNotFoundError:
-            pass
-    assert installed and version_beside_package() in installed
+    installed = version_from_metadata()
+    assert installed and version_beside_package() == installed
 
 
 def test_auto_takes_directly_on_this_rclpy_and_unknown_kinds_are_refused(nodes: tuple[Node, Node]) -> None:
