@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from face_expression.engine import offline
-from face_expression.engine.config import ModelError
+from face_expression.engine.config import ModelError, runtime_failure
 from face_expression.engine.devices import torch_device
 from face_expression.engine.lean_runtime import compile_openvino, onnx_cpu_session
 from face_expression.engine.model_card import check_card
@@ -169,14 +169,9 @@ def explain_load_failure(path: Path, exc: BaseException) -> ModelError:
             f"({UNSAFE_LOAD_ENV}=1 for the command-line tools)."
         )
     return ModelError(
-        f"cannot load model {path}: {_first_line(exc)[:300]}. The file is corrupt, truncated or not an "
+        f"cannot load model {path}: {runtime_failure(exc)}. The file is corrupt, truncated or not an "
         "Ultralytics model; re-export or retrain it."
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().removeprefix("ERROR ❌️").strip()
-    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 def _refused_global(exc: BaseException) -> str | None:

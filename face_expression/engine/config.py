@@ -26,9 +26,10 @@ class ModelError(RuntimeError):
 
 
 def runtime_failure(exc: BaseException) -> str:
-    """A runtime's load error in one line for a ModelError (its first line, at most 300 characters)."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    """A runtime's load error in one line for a ModelError: its first line, at most 300 characters,
+    without Ultralytics' "ERROR" mark or a closing full stop (the message goes on after it)."""
+    text = str(exc).strip().removeprefix("ERROR ❌️").strip()
+    return text.splitlines()[0][:300].rstrip(".") if text else type(exc).__name__
 
 
 @dataclass

@@ -138,8 +138,19 @@ class ExpressionClassifier:
 
     def _load_openvino(self, threads: int) -> None:
         """In f32, as ONNX Runtime runs it (OpenVINO would pick bf16 on CPUs that have it). One
-        stream: the two workers' requests take turns on a 64x64 network (1.6-1.9 ms per 2 faces)."""
+        stream: the two workers' requests take turns on a 64x64 network (1.6-1.9 ms per 2 faces).
+
+        One face per request (:meth:`probabilities` loops): with a dynamic batch OpenVINO's CPU
+        plugin builds and keeps kernels for every face count it meets, and the process grew by
+        35 MB over frames of 1 to 8 faces against 18 MB at a batch of 1, at the same time per
+        frame (0.5-3.7 ms for 1-8 faces either way; openvino 2026.4, 2 cores, 2026-12-02).
+        """
         model = read_openvino(self.path)
+        batch = model.input(0).get_partial_shape()[0]
+        if batch.is_dynamic:
+            shape = partial_shape(model.input(0).get_partial_shape())
+            if all(isinstance(d, int) for d in shape[1:]):
+                model.reshape([1, *shape[1:]])
         compiled = compile_openvino(model, threads, precision="f32")
         self._ov_requests = PerThread(compiled.create_infer_request)  # a request serves one call at a time
         self.runtime = "openvino"
@@ -206,6 +217,11 @@ class ExpressionClassifier:
                 f"{len(self.names)} classes {list(self.names)}; {FIX}."
             )
 
+    @property
+    def faces_per_run(self) -> int | None:
+        """How many faces one run of the network takes (None: any number at once)."""
+        return self._batch
+
     def tune_cpu_runtime(self, threads: int) -> None:
         """Rebuild the ONNX Runtime session or OpenVINO model when the detector's thread count changes."""
         if threads != self.threads and self.runtime in ("onnxruntime", "openvino"):
@@ -218,7 +234,7 @@ class ExpressionClassifier:
         if len(crops) == 0:
             return np.zeros((0, len(self.names)), np.float32)
         x = np.ascontiguousarray(crops[:, None], dtype=np.float32)
-        if self._batch == 1 and len(x) > 1:  # a fixed-batch export: one face at a time
+        if self._batch == 1 and len(x) > 1:  # a fixed-batch export, or OpenVINO's: one face at a time
             return np.concatenate([self.probabilities(c[None]) for c in crops])
         if self._session is not None:  # ONNX Runtime takes concurrent runs
             return self._session.run(None, {self._input_name: x})[0]
