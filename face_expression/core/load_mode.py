@@ -25,13 +25,18 @@ class LoadMode:
     the low-latency runtime comes back when the load falls to ``to_latency``. On streams a frame
     takes longer, so calls keep overlapping even at a load the low-latency runtime would meet:
     the load, not the overlap, decides the way back. ``dwell_s`` is the least time between two
-    changes (each builds a runtime).
+    changes (each builds a runtime). A change is made once it has been wanted for ``hold_s``
+    without a break: the averages follow the last few calls, and one late frame or pause of the
+    process dips them for a few. Beside a 30 Hz camera at 480x640 in f32 the load sat at 0.9-1.4
+    on streams and such dips below 0.8 switched to the low-latency model and back (each switch
+    compiles a model and briefly holds both).
     """
 
     to_streams: float = 0.9
     to_latency: float = 0.8
     overlap_needed: float = 0.5
     dwell_s: float = 5.0
+    hold_s: float = 1.0
     weight: float = 0.2
     pause_s: float = 1.0
     #: measured: the low-latency runtime's time for a call that started alone, the time between
@@ -41,6 +46,7 @@ class LoadMode:
     overlap: float = field(default=0.0, init=False)
     _last_start: float | None = field(default=None, init=False, repr=False)
     _last_change: float = field(default=float("-inf"), init=False, repr=False)
+    _wanted_since: float | None = field(default=None, init=False, repr=False)  # the other runtime
 
     def _average(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.weight * (new - old)
@@ -72,13 +78,21 @@ class LoadMode:
         return self.alone_s * self.rate_hz
 
     def wants_streams(self, on_streams: bool, now: float) -> bool:
-        """Whether the runtime with streams should answer the next calls."""
+        """Whether the runtime with streams should answer the next calls (asked as each call starts)."""
         load = self.load
         if load is None or now - self._last_change < self.dwell_s:
+            self._wanted_since = None
             return on_streams
         if on_streams:
-            return load > self.to_latency
-        return load >= self.to_streams and self.overlap >= self.overlap_needed
+            other = load <= self.to_latency
+        else:
+            other = load >= self.to_streams and self.overlap >= self.overlap_needed
+        if not other:
+            self._wanted_since = None
+            return on_streams
+        if self._wanted_since is None:
+            self._wanted_since = now
+        return on_streams if now - self._wanted_since < self.hold_s else not on_streams
 
     def fresh(self) -> LoadMode:
         """The same settings, nothing measured (for a runtime rebuilt with other threads)."""
@@ -87,3 +101,4 @@ class LoadMode:
     def changed(self, now: float) -> None:
         """The runtime changed at ``now``: the next change waits ``dwell_s``."""
         self._last_change = now
+        self._wanted_since = None

@@ -143,7 +143,7 @@ class ExpressionClassifier:
         One face per request (:meth:`probabilities` loops): with a dynamic batch OpenVINO's CPU
         plugin builds and keeps kernels for every face count it meets, and the process grew by
         35 MB over frames of 1 to 8 faces against 18 MB at a batch of 1, at the same time per
-        frame (0.5-3.7 ms for 1-8 faces either way; openvino 2026.4, 2 cores, 2026-12-02).
+        frame (0.5-3.9 ms for 1-8 faces either way; openvino 2026.4, 2 cores, 2026-12-02).
         """
         model = read_openvino(self.path)
         batch = model.input(0).get_partial_shape()[0]

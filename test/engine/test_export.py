@@ -370,7 +370,7 @@ def test_openvino_keeps_one_model_and_follows_the_load(exports, frames) -> None:
     )
     engine = ExpressionDetector(cfg)
     backend = engine.backend
-    backend.load_mode.dwell_s = 0.0
+    backend.load_mode.dwell_s = backend.load_mode.hold_s = 0.0
     expected = [(d.class_name, round(d.x1), round(d.y1)) for d in engine(frames["zidane"])]
     assert expected and not backend.crowded_runtime_ready
     assert backend.runtime.startswith("OpenVINO, low latency: 2 thread(s) per frame"), backend.runtime
