@@ -25,11 +25,13 @@ class LoadMode:
     the low-latency runtime comes back when the load falls to ``to_latency``. On streams a frame
     takes longer, so calls keep overlapping even at a load the low-latency runtime would meet:
     the load, not the overlap, decides the way back. ``dwell_s`` is the least time between two
-    changes (each builds a runtime). A change is made once it has been wanted for ``hold_s``
+    changes (each builds a runtime). The way back is taken once it has been wanted for ``hold_s``
     without a break: the averages follow the last few calls, and one late frame or pause of the
-    process dips them for a few. Beside a 30 Hz camera at 480x640 in f32 the load sat at 0.9-1.4
-    on streams and such dips below 0.8 switched to the low-latency model and back (each switch
-    compiles a model and briefly holds both).
+    process dips the load for a few. Beside a 30 Hz camera at 480x640 in f32 the load sat at
+    0.9-1.4 on streams and such dips below 0.8 switched to the low-latency model and back (each
+    switch compiles a model and briefly holds both). The way to streams needs no hold: the
+    overlap already has to be sustained, and a hold there kept the low-latency model under 2x
+    overload (its two callers take turns, and a call that starts alone now and then broke it).
     """
 
     to_streams: float = 0.9
@@ -46,7 +48,7 @@ class LoadMode:
     overlap: float = field(default=0.0, init=False)
     _last_start: float | None = field(default=None, init=False, repr=False)
     _last_change: float = field(default=float("-inf"), init=False, repr=False)
-    _wanted_since: float | None = field(default=None, init=False, repr=False)  # the other runtime
+    _wanted_since: float | None = field(default=None, init=False, repr=False)  # the way back
 
     def _average(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.weight * (new - old)
@@ -83,16 +85,14 @@ class LoadMode:
         if load is None or now - self._last_change < self.dwell_s:
             self._wanted_since = None
             return on_streams
-        if on_streams:
-            other = load <= self.to_latency
-        else:
-            other = load >= self.to_streams and self.overlap >= self.overlap_needed
-        if not other:
+        if not on_streams:
+            return load >= self.to_streams and self.overlap >= self.overlap_needed
+        if load > self.to_latency:
             self._wanted_since = None
-            return on_streams
+            return True
         if self._wanted_since is None:
             self._wanted_since = now
-        return on_streams if now - self._wanted_since < self.hold_s else not on_streams
+        return now - self._wanted_since < self.hold_s
 
     def fresh(self) -> LoadMode:
         """The same settings, nothing measured (for a runtime rebuilt with other threads)."""
