@@ -146,11 +146,9 @@ class ExpressionClassifier:
         frame (0.5-3.9 ms for 1-8 faces either way; openvino 2026.4, 2 cores, 2026-12-02).
         """
         model = read_openvino(self.path)
-        batch = model.input(0).get_partial_shape()[0]
-        if batch.is_dynamic:
-            shape = partial_shape(model.input(0).get_partial_shape())
-            if all(isinstance(d, int) for d in shape[1:]):
-                model.reshape([1, *shape[1:]])
+        batch, *sample = partial_shape(model.input(0).get_partial_shape())
+        if batch == "?" and all(isinstance(d, int) for d in sample):
+            model.reshape([1, *sample])
         compiled = compile_openvino(model, threads, precision="f32")
         self._ov_requests = PerThread(compiled.create_infer_request)  # a request serves one call at a time
         self.runtime = "openvino"
